@@ -1,0 +1,1 @@
+"""LLM runner router: the pure-Python routing and recovery core."""

@@ -1,0 +1,198 @@
+"""The data that flows through the router: requests, deployments, stream events.
+
+Plain slotted dataclasses: cheap to build on the hot path, easy to read,
+and the same in CPython and Pyodide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from .errors import LLMError
+
+__all__ = [
+    "Backend",
+    "BackendChunk",
+    "BackendRequest",
+    "ChatRequest",
+    "Completion",
+    "Delta",
+    "Deployment",
+    "Done",
+    "Message",
+    "Restart",
+    "StreamEvent",
+    "Switch",
+    "Usage",
+]
+
+Role = Literal["system", "user", "assistant", "tool", "developer"]
+Endpoint = Literal["chat/completions", "responses", "completions"]
+Status = Literal["complete", "incomplete", "cached"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """What a caller asks the router for."""
+
+    model: str  # an alias (or a deployment name)
+    messages: Sequence[Message]
+    params: dict[str, Any] = field(default_factory=dict)  # max_tokens, temperature, top_p, seed, stop, ...
+    request_id: str = ""
+    deadline: float | None = None  # seconds from the start of the request, overall
+    prompt_tokens: int | None = None  # caller's estimate, for context-window filtering
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One way to serve a model: a backend (provider), a model there, an endpoint.
+
+    The numbers describe it to the ranking strategies. ``accepts_prefix``
+    says whether it continues an assistant message it is given (``None``:
+    unknown, it is tried and the answer learned).
+    """
+
+    name: str
+    provider: str
+    model: str
+    endpoint: str = "chat/completions"
+    context_window: int = 8192
+    quality: float = 0.5  # 0..1, higher is better
+    cost_per_1k_tokens: float = 0.0
+    expected_tokens_per_s: float = 50.0
+    expected_ttft_s: float = 0.5
+    max_concurrency: int = 16
+    weight: float = 1.0
+    accepts_prefix: bool | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(provider, model, endpoint): what breakers and hints are kept per."""
+        return (self.provider, self.model, self.endpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True)
+class BackendRequest:
+    """What the router hands a backend for one attempt."""
+
+    deployment: Deployment
+    messages: Sequence[Message]
+    params: Mapping[str, Any]
+    endpoint: str
+    # Text the assistant has already said: continue after it, do not repeat it.
+    prefix: str = ""
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BackendChunk:
+    """One piece of a backend's answer. The last may carry finish_reason and usage."""
+
+    text: str
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+class Backend(Protocol):
+    """Anything that can stream an answer: llama.cpp, an upstream API, ORT-web.
+
+    Raise any exception on failure; the router classifies it. Raising an
+    :class:`LLMError` (e.g. from ``core.classify.classify_http``) states the
+    code exactly.
+    """
+
+    def stream(self, request: BackendRequest) -> AsyncIterator[BackendChunk]: ...
+
+
+# --- what the router streams back --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """New text for the caller to append."""
+
+    text: str
+    deployment: str
+    type: Literal["delta"] = "delta"
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """The answer moved to another deployment and continues where it was."""
+
+    from_deployment: str
+    to_deployment: str
+    error: LLMError
+    type: Literal["switch"] = "switch"
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Discard the text received so far: the answer starts again from nothing.
+
+    Sent when the deployment that takes over cannot continue an assistant
+    prefix. ``discarded`` is the text being thrown away.
+    """
+
+    from_deployment: str
+    to_deployment: str
+    discarded: str
+    error: LLMError
+    type: Literal["restart"] = "restart"
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The last event of every stream."""
+
+    status: Status
+    deployment: str
+    finish_reason: str | None
+    usage: Usage | None = None
+    attempts: int = 1
+    error: LLMError | None = None  # why the answer is incomplete, or what the cache covered for
+    type: Literal["done"] = "done"
+
+    @property
+    def complete(self) -> bool:
+        return self.status != "incomplete"
+
+
+StreamEvent = Delta | Switch | Restart | Done
+
+
+@dataclass(slots=True)
+class Completion:
+    """The one-shot answer: the whole text and how it ended."""
+
+    text: str
+    status: Status
+    deployment: str
+    finish_reason: str | None
+    usage: Usage | None
+    attempts: int
+    error: LLMError | None = None
+    events: list[StreamEvent] = field(default_factory=list)  # switches and restarts, for the curious
+
+    @property
+    def complete(self) -> bool:
+        return self.status != "incomplete"
