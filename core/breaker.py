@@ -31,7 +31,7 @@ from .store import Store
 __all__ = ["BreakerState", "Breakers", "CircuitBreaker", "Transition"]
 
 
-class BreakerState(str, enum.Enum):
+class BreakerState(enum.StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"

@@ -39,7 +39,7 @@ from .errors import ErrorSpec, LLMError
 __all__ = ["MESSAGE_LIMIT", "RULES", "STATUS_CODES", "classify", "classify_http", "classify_text", "parse_retry_after"]
 
 MESSAGE_LIMIT: Final = 500  # characters of an upstream or exception message kept in context
-_SCAN_LIMIT: Final = 8192  # characters of text the pattern table looks at
+_SCAN_LIMIT: Final = 4096  # characters of text the pattern table looks at
 _PARSE_LIMIT: Final = 256 * 1024  # bodies longer than this are not parsed as JSON
 _CHAIN_LIMIT: Final = 32  # exceptions looked at along __cause__ / __context__
 
@@ -65,7 +65,11 @@ _CTX_NUMBERS: Final = (
     # (regex, context key of group 1, context key of group 2)
     (re.compile(r"requested tokens \((\d+)\) exceed context window of (\d+)", _I), "requested_tokens", "context_window"),
     (re.compile(r"(\d+) tokens? > (\d+)(?: maximum)?", _I), "requested_tokens", "context_window"),
-    (re.compile(r"input token count \((\d+)\) exceeds the maximum number of tokens allowed \((\d+)\)", _I), "requested_tokens", "context_window"),
+    (
+        re.compile(r"input token count \((\d+)\) exceeds the maximum number of tokens allowed \((\d+)\)", _I),
+        "requested_tokens",
+        "context_window",
+    ),
     (re.compile(r"prompt contains (\d+) tokens.{0,60}? (\d+) maximum context length", _I), "requested_tokens", "context_window"),
     (re.compile(r"maximum context length is (\d+)", _I), "context_window", ""),
     (re.compile(r"context (?:window|length|size) (?:of|is) (\d+)", _I), "context_window", ""),
@@ -92,7 +96,9 @@ def _context_numbers(m: re.Match[str], fields: Fields) -> dict[str, Any]:
 
 
 _ENDPOINT = r"/?v1/(chat/completions|responses|completions)\b"
-_ENDPOINT_ONLY: Final = re.compile(r"(?:only (?:supported|available) (?:in|on|via|with|for|by)|did you mean(?: to use)?) (?:the )?" + _ENDPOINT, _I)
+_ENDPOINT_ONLY: Final = re.compile(
+    r"(?:only (?:supported|available) (?:in|on|via|with|for|by)|did you mean(?: to use)?) (?:the )?" + _ENDPOINT, _I
+)
 _ENDPOINT_NOT: Final = re.compile(r"not (?:supported|available) (?:in|on|via|with|for|by) (?:the )?" + _ENDPOINT, _I)
 _OTHER_ENDPOINT: Final = {"chat/completions": "responses", "responses": "chat/completions", "completions": "chat/completions"}
 
@@ -150,7 +156,7 @@ def _param_from_field(m: re.Match[str], fields: Fields) -> dict[str, Any] | None
 
 
 def _param_named_in_text(m: re.Match[str], fields: Fields) -> dict[str, Any] | None:
-    """"x is not supported" counts only when the body's ``param`` field names x and the text mentions it."""
+    """Counts "x is not supported" only when the body's ``param`` field names x and the text mentions it."""
     param = fields.get("param")
     if not isinstance(param, str) or not param:
         return None
@@ -204,8 +210,11 @@ RULES: Final[tuple[Rule, ...]] = (
         cat.API_CONTENT_FILTERED,
     ),
     _rule(
-        r"(?:only|not) (?:supported|available) (?:in|on|via|with|for|by) (?:the )?" + _ENDPOINT
-        + r"|did you mean(?: to use)? (?:the )?" + _ENDPOINT + r"|not a chat model",
+        r"(?:only|not) (?:supported|available) (?:in|on|via|with|for|by) (?:the )?"
+        + _ENDPOINT
+        + r"|did you mean(?: to use)? (?:the )?"
+        + _ENDPOINT
+        + r"|not a chat model",
         cat.API_WRONG_ENDPOINT,
         _endpoint,
     ),
@@ -224,8 +233,8 @@ RULES: Final[tuple[Rule, ...]] = (
         _param_list,
     ),
     _rule(
-        r"['\"`](?P<param>[A-Za-z_][\w.\[\]\-]{0,100})['\"`] (?:is|are) not (?:supported|allowed|permitted) (?:with|by|for|on|in) this model"
-        r"|\b(?-i:(?P<param2>[a-z_][a-z0-9_.]{0,100})) (?:is|are) not (?:supported|allowed|permitted) (?:with|by|for|on|in) this model",
+        r"(?:['\"`](?P<param>[A-Za-z_][\w.\[\]\-]{0,100})['\"`]|\b(?-i:(?P<param2>[a-z_][a-z0-9_.]{0,100})))"
+        r" (?:is|are) not (?:supported|allowed|permitted) (?:with|by|for|on|in) this model",
         cat.API_UNSUPPORTED_PARAMETER,
         lambda m, f: _param_context(m.group("param") or m.group("param2"), m.string),
     ),
@@ -235,14 +244,20 @@ RULES: Final[tuple[Rule, ...]] = (
         _param_from_group,
     ),
     _rule(
-        r"does not support (?:the )?(?:['\"`](?P<param>[A-Za-z_][\w.\-]{0,100})['\"`]|(?P<param2>tools|tool_choice|functions|logprobs|response_format))\b",
+        r"does not support (?:the )?(?:['\"`](?P<param>[A-Za-z_][\w.\-]{0,100})['\"`]"
+        r"|(?P<param2>tools|tool_choice|functions|logprobs|response_format))\b",
         cat.API_UNSUPPORTED_PARAMETER,
         lambda m, f: _param_context(m.group("param") or m.group("param2"), m.string),
     ),
-    _rule(r"unsupported_parameter|unknown_parameter|extra_forbidden|extra (?:inputs|fields) (?:are )?not permitted", cat.API_UNSUPPORTED_PARAMETER, _param_from_field),
+    _rule(
+        r"unsupported_parameter|unknown_parameter|extra_forbidden|extra (?:inputs|fields) (?:are )?not permitted",
+        cat.API_UNSUPPORTED_PARAMETER,
+        _param_from_field,
+    ),
     _rule(r"\b(?:is|are) not supported\b|\bunsupported\b", cat.API_UNSUPPORTED_PARAMETER, _param_named_in_text),
     _rule(
-        r"model_not_found|\bthe model [`'\"]?[^\s`'\"]{1,200}[`'\"]? does not exist|\bmodel[:\s]+[`'\"][^`'\"]{1,200}[`'\"] (?:was )?not found"
+        r"model_not_found|\bthe model [`'\"]?[^\s`'\"]{1,200}[`'\"]? does not exist"
+        r"|\bmodel[:\s]+[`'\"][^`'\"]{1,200}[`'\"] (?:was )?not found"
         r"|no such model|unknown model(?! architecture)|\bmodel (?:is )?not found",
         cat.API_MODEL_NOT_FOUND,
         _model,
@@ -257,7 +272,10 @@ RULES: Final[tuple[Rule, ...]] = (
     # --- browser engines -------------------------------------------------------------------
     _rule(r"GPUOutOfMemoryError", cat.WEBGPU_OUT_OF_MEMORY),
     _rule(r"gpu ?device (?:was )?lost|device (?:was )?lost|GPUDeviceLostInfo", cat.WEBGPU_DEVICE_LOST),
-    _rule(r"no (?:appropriate |suitable )?gpu ?adapter|webgpu (?:is )?not (?:available|supported)|navigator\.gpu (?:is )?(?:undefined|null)", cat.WEBGPU_UNAVAILABLE),
+    _rule(
+        r"no (?:appropriate |suitable )?gpu ?adapter|webgpu (?:is )?not (?:available|supported)|navigator\.gpu (?:is )?(?:undefined|null)",
+        cat.WEBGPU_UNAVAILABLE,
+    ),
     _rule(r"WebAssembly\.Memory\(\)|aborted\(oom\)", cat.WASM_OUT_OF_MEMORY),
     _rule(r"WebAssembly\.(?:instantiate|compile)|\bCompileError: WebAssembly", cat.WASM_LOAD_FAILED),
     # --- memory --------------------------------------------------------------------------------
@@ -292,9 +310,27 @@ RULES: Final[tuple[Rule, ...]] = (
 )
 
 
+def _case_sensitive(regex: re.Pattern[str]) -> re.Pattern[str]:
+    """The rule's pattern in lower case, without IGNORECASE, for lower-cased text.
+
+    Case-insensitive matching is about twice as slow; this copy only
+    screens, and accepts whatever the rule accepts (it is the same pattern,
+    compared in one case). The rule itself then runs on the original text.
+    """
+    lowered = re.sub(r"\\.|[^\\]+", lambda m: m.group() if m.group().startswith("\\") else m.group().lower(), regex.pattern)
+    return re.compile(lowered.replace("(?p<", "(?P<"))
+
+
+_SCREENS: Final = tuple(_case_sensitive(regex) for regex, _, _ in RULES)
+
+
 def _match(text: str, fields: Fields) -> tuple[ErrorSpec, dict[str, Any]] | None:
     text = text[:_SCAN_LIMIT]
-    for regex, spec, extract in RULES:
+    lowered = text.lower()
+    screen = len(lowered) == len(text)  # lower() keeps every length but a few non-ASCII letters'
+    for index, (regex, spec, extract) in enumerate(RULES):
+        if screen and _SCREENS[index].search(lowered) is None:
+            continue
         m = regex.search(text)
         if m is None:
             continue
@@ -399,10 +435,10 @@ def _str_field(value: Any) -> str | None:
 
 _RETRY_TEXT: Final = re.compile(
     r"(?:try again|retry)(?: it)? (?:in|after) (?:about |approximately )?"
-    r"((?:\d{1,9}(?:\.\d{1,6})?\s*(?:milliseconds?|ms|minutes?|mins?|m|hours?|h|seconds?|secs?|s)\b\s*)+)",
+    r"((?:\d{1,9}(?:\.\d{1,6})?\s*(?:milliseconds?|ms|minutes?|mins?|m|hours?|h|seconds?|secs?|s)(?![a-z])\s*)+)",
     _I,
 )
-_DURATION_PART: Final = re.compile(r"(\d{1,9}(?:\.\d{1,6})?)\s*(milliseconds?|ms|minutes?|mins?|m|hours?|h|seconds?|secs?|s)\b", _I)
+_DURATION_PART: Final = re.compile(r"(\d{1,9}(?:\.\d{1,6})?)\s*(milliseconds?|ms|minutes?|mins?|m|hours?|h|seconds?|secs?|s)(?![a-z])", _I)
 _UNIT_SECONDS: Final = {"ms": 0.001, "m": 60.0, "h": 3600.0, "s": 1.0}
 
 

@@ -188,7 +188,9 @@ class CompatibilityHints:
             hint.error_count += 1
             if hint.blacklisted:
                 # A re-probe failed: wait longer before the next one.
-                interval = min(self.config.reprobe_max, (hint.reprobe_interval or self.config.reprobe_initial) * self.config.reprobe_multiplier)
+                interval = min(
+                    self.config.reprobe_max, (hint.reprobe_interval or self.config.reprobe_initial) * self.config.reprobe_multiplier
+                )
                 hint.reprobe_interval = interval
                 hint.reprobe_at = now + interval
             elif hint.success_count == 0 and hint.error_count >= self.config.blacklist_after:

@@ -1,7 +1,9 @@
 """The data that flows through the router: requests, deployments, stream events.
 
 Plain slotted dataclasses: cheap to build on the hot path, easy to read,
-and the same in CPython and Pyodide.
+and the same in CPython and Pyodide. The per-token ones (BackendChunk,
+Delta) are not frozen: a frozen dataclass's __init__ costs several times
+more, and one is built for every token.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class BackendRequest:
     request_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BackendChunk:
     """One piece of a backend's answer. The last may carry finish_reason and usage."""
 
@@ -126,7 +128,7 @@ class Backend(Protocol):
 # --- what the router streams back --------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delta:
     """New text for the caller to append."""
 
@@ -135,7 +137,7 @@ class Delta:
     type: Literal["delta"] = "delta"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Switch:
     """The answer moved to another deployment and continues where it was."""
 
@@ -145,7 +147,7 @@ class Switch:
     type: Literal["switch"] = "switch"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Restart:
     """Discard the text received so far: the answer starts again from nothing.
 
@@ -160,7 +162,7 @@ class Restart:
     type: Literal["restart"] = "restart"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Done:
     """The last event of every stream."""
 

@@ -147,7 +147,12 @@ def test_state_survives_a_restart_through_the_store() -> None:
 @settings(max_examples=200, deadline=None)
 def test_breaker_invariants_hold_for_any_sequence(ops: list[tuple[str, float]]) -> None:
     cfg = BreakerConfig(failure_threshold=3, min_calls=5, cooldown=5, max_cooldown=40, half_open_max_calls=2, success_threshold=2)
-    b, clock = make(**{f: getattr(cfg, f) for f in ("failure_threshold", "min_calls", "cooldown", "max_cooldown", "half_open_max_calls", "success_threshold")})
+    b, clock = make(
+        **{
+            f: getattr(cfg, f)
+            for f in ("failure_threshold", "min_calls", "cooldown", "max_cooldown", "half_open_max_calls", "success_threshold")
+        }
+    )
     for op, x in ops:
         if op == "wait":
             clock.advance(x)
@@ -175,7 +180,9 @@ class BreakerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.breaker, self.clock = make(failure_threshold=2, cooldown=10, cooldown_multiplier=2, max_cooldown=80, half_open_max_calls=1, success_threshold=1)
+        self.breaker, self.clock = make(
+            failure_threshold=2, cooldown=10, cooldown_multiplier=2, max_cooldown=80, half_open_max_calls=1, success_threshold=1
+        )
         self.permits = 0
 
     @rule()

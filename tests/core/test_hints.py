@@ -132,7 +132,9 @@ def test_export_import_round_trip() -> None:
     assert [h.provider for h in other.provider_hints("openai")] == ["openai"]
 
 
-@pytest.mark.parametrize("text", ["", "[]", "{}", '{"hints": 3}', '{"hints": [1]}', '{"hints": [{"provider": 1}]}', '{"hints": [{"model": "x"}]}'])
+@pytest.mark.parametrize(
+    "text", ["", "[]", "{}", '{"hints": 3}', '{"hints": [1]}', '{"hints": [{"provider": 1}]}', '{"hints": [{"model": "x"}]}']
+)
 def test_import_rejects_junk_with_a_code(text: str) -> None:
     hints, _ = make()
     with pytest.raises(LLMError) as info:

@@ -53,7 +53,9 @@ def test_deadline_stops_retries_that_would_overrun() -> None:
     seed=st.integers(0, 2**32),
 )
 @settings(max_examples=300, deadline=None)
-def test_full_jitter_stays_within_the_exponential_ceiling(initial: float, multiplier: float, max_delay: float, attempt: int, seed: int) -> None:
+def test_full_jitter_stays_within_the_exponential_ceiling(
+    initial: float, multiplier: float, max_delay: float, attempt: int, seed: int
+) -> None:
     p = RetryPolicy(RetryConfig(initial_delay=initial, multiplier=multiplier, max_delay=max_delay), random.Random(seed))
     ceiling = min(max_delay, initial * multiplier ** (attempt - 1))
     d = p.backoff(attempt)

@@ -11,7 +11,6 @@ from core.router import Router
 from core.store import MemoryStore
 from core.testing import Script, ScriptedBackend, VirtualTimeLoop, run_virtual
 from core.types import ChatRequest, Delta, Done, Message, Restart, StreamEvent, Switch
-
 from tests.core.helpers import make_settings
 
 ANSWER = "The quick brown fox jumps over the lazy dog."
@@ -81,7 +80,9 @@ def test_retry_after_is_honoured_and_capped() -> None:
     c = ScriptedBackend([Script(error=huge), Script(answer=ANSWER)])
 
     async def main(loop: VirtualTimeLoop) -> tuple[float, float]:
-        s = make_settings({"a": {}, "c": {}}, retry={"max_attempts": 3, "initial_delay": 0.1, "jitter": False, "retry_after_cap": 30, "deadline": 600})
+        s = make_settings(
+            {"a": {}, "c": {}}, retry={"max_attempts": 3, "initial_delay": 0.1, "jitter": False, "retry_after_cap": 30, "deadline": 600}
+        )
         router = Router(s, {"a": a, "c": c}, clock=loop.clock)
         t0 = loop.time()
         assert (await router.complete(request(model="a"))).text == ANSWER
@@ -352,7 +353,9 @@ def test_unsupported_parameter_is_stripped_and_remembered() -> None:
 def test_blacklisted_after_five_failures_without_success() -> None:
     a = ScriptedBackend([Script(error=catalogue.API_MODEL_NOT_FOUND.error())])
     b = ScriptedBackend([Script(answer=ANSWER)])
-    s = make_settings({"a": {}, "b": {}}, {"chat": {"deployments": ["a", "b"]}}, breaker={"failure_threshold": 100}, cache={"enabled": False})
+    s = make_settings(
+        {"a": {}, "b": {}}, {"chat": {"deployments": ["a", "b"]}}, breaker={"failure_threshold": 100}, cache={"enabled": False}
+    )
     router = Router(s, {"a": a, "b": b})
     for _ in range(7):
         assert run_virtual(lambda loop: router.complete(request())).deployment == "b"

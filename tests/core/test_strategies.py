@@ -11,7 +11,9 @@ from core.types import ChatRequest, Deployment, Message
 
 CHEAP_SLOW = Deployment("cheap", "p1", "m", quality=0.3, cost_per_1k_tokens=0.0, expected_tokens_per_s=10, max_concurrency=4)
 PRICEY_GOOD = Deployment("good", "p2", "m", quality=0.9, cost_per_1k_tokens=2.0, expected_tokens_per_s=40, max_concurrency=4)
-FAST = Deployment("fast", "p3", "m", quality=0.6, cost_per_1k_tokens=0.5, expected_tokens_per_s=200, expected_ttft_s=0.05, max_concurrency=8)
+FAST = Deployment(
+    "fast", "p3", "m", quality=0.6, cost_per_1k_tokens=0.5, expected_tokens_per_s=200, expected_ttft_s=0.05, max_concurrency=8
+)
 DEPS = [CHEAP_SLOW, PRICEY_GOOD, FAST]
 REQ = ChatRequest("x", [Message("user", "hi")])
 

@@ -34,9 +34,9 @@ try:  # pip vendors packaging; either will do
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 except ImportError:  # pragma: no cover - depends on the interpreter running this
-    from pip._vendor.packaging.markers import Marker  # type: ignore[no-redef]
-    from pip._vendor.packaging.requirements import Requirement  # type: ignore[no-redef]
-    from pip._vendor.packaging.utils import canonicalize_name  # type: ignore[no-redef]
+    from pip._vendor.packaging.markers import Marker  # type: ignore[assignment]
+    from pip._vendor.packaging.requirements import Requirement  # type: ignore[assignment]
+    from pip._vendor.packaging.utils import canonicalize_name  # type: ignore[assignment]
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "pyodide-wheels"
