@@ -9,8 +9,8 @@
 // file system: /src/core (on sys.path) and /tests. Output streams as it comes;
 // the exit status is pytest's.
 //
-// Extra arguments go to pytest after the defaults; paths inside Pyodide read
-// /tests/core/..., e.g.  node tests/pyodide/run_core_tests.mjs -k breaker
+// Extra arguments go to pytest, e.g.  -k breaker  or  tests/core/test_retry.py
+// (paths as from the repo root; given any, they replace the default tests/core).
 //
 // Environment: PYTHON - the interpreter that runs fetch_wheels.py (default:
 // .venv/bin/python when it exists, else python3).
@@ -82,11 +82,8 @@ async function main() {
   const wheels = fetchWheels();
   const { loadPyodide } = await import("pyodide");
 
-  const pyodide = await loadPyodide({
-    // Pass the process's arguments through untouched: pytest reads its own.
-    args: [],
-    env: { HOME: "/home/pyodide", PYTHONHASHSEED: process.env.PYTHONHASHSEED ?? "0" },
-  });
+  // sys.argv stays empty: pytest gets its arguments through pytest.main below.
+  const pyodide = await loadPyodide({ args: [], env: { HOME: "/home/pyodide" } });
   const write = (stream) => ({
     write(bytes) {
       stream.write(bytes);
@@ -119,8 +116,11 @@ async function main() {
   );
 
   const color = process.stdout.isTTY ? "yes" : "no";
-  // "-v -ra" come from pyproject.toml's addopts, as on CPython.
-  const args = ["-p", "no:cacheprovider", `--color=${color}`, "/tests/core", ...process.argv.slice(2)];
+  // "-v -ra" come from pyproject.toml's addopts, as on CPython. The working
+  // directory is /, so paths given as on the host (tests/core/test_x.py) work.
+  const extra = process.argv.slice(2);
+  const givesPaths = extra.some((arg) => /^\/?tests\//.test(arg));
+  const args = ["-p", "no:cacheprovider", `--color=${color}`, ...(givesPaths ? [] : ["/tests/core"]), ...extra];
   pyodide.globals.set("pytest_args", pyodide.toPy(args));
   const status = pyodide.runPython(`
 import os, sys
