@@ -173,7 +173,9 @@ def redact(value: Any) -> Any:
 
     Strings are scrubbed as free text; in dicts (at any depth, inside lists
     and tuples too) the value of any key named like a credential is
-    replaced whole. Other objects are returned as they are.
+    replaced whole. An exception becomes its scrubbed ``"Type: message"``
+    text (an :class:`LLMError` its scrubbed ``to_dict()``); other objects
+    are returned as they are.
     """
     return _walk(value, False, 0)
 

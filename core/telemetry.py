@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -465,10 +466,16 @@ class RouterMetrics:
         if handle is None:
             handle = self._success_handle(operation, deployment)
         handle.requests.value += 1
-        handle.latency.observe(latency_s)
+        hist = handle.latency  # HistogramChild.observe, inlined: this is the hot path
+        hist.bucket_counts[bisect_left(hist._bounds, latency_s)] += 1
+        hist.sum += latency_s
+        hist.count += 1
         handle.reservoir.append(latency_s * 1000.0)
         if ttft_s is not None:
-            self._ttft.observe(ttft_s)
+            hist = self._ttft
+            hist.bucket_counts[bisect_left(hist._bounds, ttft_s)] += 1
+            hist.sum += ttft_s
+            hist.count += 1
         if tokens:
             handle.tokens.value += tokens
             self._tokens += tokens
