@@ -41,11 +41,12 @@ __all__ = ["MESSAGE_LIMIT", "RULES", "STATUS_CODES", "classify", "classify_http"
 MESSAGE_LIMIT: Final = 500  # characters of an upstream or exception message kept in context
 _SCAN_LIMIT: Final = 4096  # characters of text the pattern table looks at
 _PARSE_LIMIT: Final = 256 * 1024  # bodies longer than this are not parsed as JSON
+_DEPTH_LIMIT: Final = 64  # JSON nested deeper than this is not parsed
 _CHAIN_LIMIT: Final = 32  # exceptions looked at along __cause__ / __context__
 
 Fields = Mapping[str, Any]
-Extractor = Callable[["re.Match[str]", Fields], "dict[str, Any] | None"]
-Rule = tuple["re.Pattern[str]", ErrorSpec, Extractor]
+Extractor = Callable[[re.Match[str], Fields], dict[str, Any] | None]
+Rule = tuple[re.Pattern[str], ErrorSpec, Extractor]
 
 _I = re.IGNORECASE
 
@@ -113,6 +114,8 @@ def _endpoint(m: re.Match[str], fields: Fields) -> dict[str, Any]:
     if refused is not None:
         endpoint = refused.group(1).lower()
         return {"suggested_endpoint": _OTHER_ENDPOINT[endpoint], "refused_endpoint": endpoint}
+    if "not a chat model" in text.lower():
+        return {"suggested_endpoint": "completions"}
     return {}
 
 
@@ -226,6 +229,8 @@ RULES: Final[tuple[Rule, ...]] = (
         r"|expected last role user",
         cat.API_PREFILL_UNSUPPORTED,
     ),
+    # o1-style "Unsupported value: 'messages[0].role' does not support 'system'": no parameter to strip.
+    _rule(r"unsupported value:? ['\"`]?messages\b", cat.API_BAD_REQUEST),
     _rule(r"unsupported (?:parameter|value|argument)s?:? " + _QUOTED, cat.API_UNSUPPORTED_PARAMETER, _param_from_group),
     _rule(
         r"unrecognized request arguments? supplied:? (?P<params>['\"`]?[\w.\-]+['\"`]?(?:\s*,\s*['\"`]?[\w.\-]+['\"`]?)*)",
@@ -233,7 +238,7 @@ RULES: Final[tuple[Rule, ...]] = (
         _param_list,
     ),
     _rule(
-        r"(?:['\"`](?P<param>[A-Za-z_][\w.\[\]\-]{0,100})['\"`]|\b(?-i:(?P<param2>[a-z_][a-z0-9_.]{0,100})))"
+        r"(?:['\"`](?P<param>[A-Za-z_][\w.\[\]\-]{0,100})['\"`]|(?:^|[:;,.]\s*|\b(?:parameter|argument|field|option)\s+)(?-i:(?P<param2>[a-z_][a-z0-9_.]{0,100})))"
         r" (?:is|are) not (?:supported|allowed|permitted) (?:with|by|for|on|in) this model",
         cat.API_UNSUPPORTED_PARAMETER,
         lambda m, f: _param_context(m.group("param") or m.group("param2"), m.string),
@@ -245,7 +250,7 @@ RULES: Final[tuple[Rule, ...]] = (
     ),
     _rule(
         r"does not support (?:the )?(?:['\"`](?P<param>[A-Za-z_][\w.\-]{0,100})['\"`]"
-        r"|(?P<param2>tools|tool_choice|functions|logprobs|response_format))\b",
+        r"|(?P<param2>tools|tool_choice|functions|logprobs|response_format)\b)",
         cat.API_UNSUPPORTED_PARAMETER,
         lambda m, f: _param_context(m.group("param") or m.group("param2"), m.string),
     ),
@@ -264,7 +269,7 @@ RULES: Final[tuple[Rule, ...]] = (
     ),
     # --- local engines -----------------------------------------------------------------------
     _rule(r"unknown model architecture", cat.MODEL_FORMAT_UNSUPPORTED),
-    _rule(r"gguf[\w ]{0,40}invalid magic|invalid gguf|not a valid gguf", cat.GGUF_INVALID),
+    _rule(r"gguf[\w: ]{0,40}invalid magic|invalid gguf|not a valid gguf", cat.GGUF_INVALID),
     _rule(r"(?:failed to|unable to|could not|error) load(?:ing)? (?:the )?model", cat.MODEL_LOAD_FAILED),
     _rule(r"could not find an implementation for|\bNOT_IMPLEMENTED\b", cat.ONNX_UNSUPPORTED_OP),
     _rule(r"\bINVALID_PROTOBUF\b|\bINVALID_GRAPH\b|\bNO_MODEL\b", cat.ONNX_INVALID_MODEL),
@@ -482,12 +487,36 @@ def _load(body: str | bytes | Mapping[str, Any] | None) -> tuple[Any, str]:
     else:
         return None, ""
     stripped = raw.strip()
-    if stripped[:1] in ("{", "[", '"') and len(stripped) <= _PARSE_LIMIT:
+    if stripped[:1] in ("{", "[", '"') and len(stripped) <= _PARSE_LIMIT and _shallow(stripped):
         try:
             return json.loads(stripped), raw
-        except Exception:  # invalid JSON, too deep, ...: it is plain text then
+        except Exception:  # invalid JSON, numbers too long, ...: it is plain text then
             pass
     return None, raw
+
+
+_JSON_TOKEN: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _shallow(text: str) -> bool:
+    """Whether JSON text nests at most _DEPTH_LIMIT deep.
+
+    json.loads recurses in C: a hostile ``[[[[...`` overflows the stack in
+    Pyodide (a fatal error there, not a RecursionError). Error bodies nest a
+    handful of levels, so most are cleared by counting brackets alone.
+    """
+    if text.count("[") + text.count("{") <= _DEPTH_LIMIT:
+        return True
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        char = token.group()
+        if char in ("[", "{"):
+            depth += 1
+            if depth > _DEPTH_LIMIT:
+                return False
+        elif char in ("]", "}"):
+            depth -= 1
+    return True
 
 
 def _parse_body(body: str | bytes | Mapping[str, Any] | None) -> _Body:

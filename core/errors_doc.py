@@ -101,10 +101,8 @@ def render_markdown() -> str:
         "",
         "A code reads `LLM_<CATEGORY>_<NNN>_<SEVERITY>`, for example `" + example + "`:",
         "",
-        "- `CATEGORY`: one of the categories below; it chooses the exception class, so `except NetworkError` "
-        "catches every `NET` code.",
-        "- `NNN`: three digits, unique within the category. Numbers are never reused or renumbered; new codes are "
-        "only added.",
+        "- `CATEGORY`: one of the categories below; it chooses the exception class, so `except NetworkError` catches every `NET` code.",
+        "- `NNN`: three digits, unique within the category. Numbers are never reused or renumbered; new codes are only added.",
         "- `SEVERITY`: one letter, below.",
         "",
         "An error serialises (`to_dict()` / `to_json()`) as `code`, `type` (the category in lower case), `name`, "
