@@ -17,7 +17,7 @@ from .types import ChatRequest
 __all__ = ["CachedAnswer", "ResponseCache", "cache_key"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CachedAnswer:
     text: str
     finish_reason: str | None

@@ -266,7 +266,7 @@ class Settings:
         """Settings from a parsed document; absent sections take their defaults."""
         if not isinstance(data, Mapping):
             raise _err(catalogue.CONFIG_INVALID, "", "the configuration must be a table (mapping)", data)
-        _reject_unknown(data, [f.name for f in dataclasses.fields(cls)], "")
+        _reject_unknown(data, [f.name for f in _fields(cls)], "")
         kwargs: dict[str, Any] = {}
         for name, section_cls in _SECTIONS.items():
             if name in data:
@@ -341,7 +341,7 @@ class Settings:
             _reject_unknown({section: None}, [*_SECTIONS, "default_strategy"], "", var)
             section_cls = _SECTIONS[section]
             name = parts[1]
-            _reject_unknown({name: None}, [f.name for f in dataclasses.fields(section_cls)], section, var)
+            _reject_unknown({name: None}, [f.name for f in _fields(section_cls)], section, var)
             value = _env_value(section_cls, name, environ[var], f"{section}.{name}", var, None)
             if value is not _UNSET:
                 sections.setdefault(section, {})[name] = value
@@ -652,12 +652,17 @@ def _apply_rule(rule: _Rule, value: Any, path: str) -> Any:
     return value
 
 
+def _fields(cls_or_obj: Any) -> tuple[dataclasses.Field[Any], ...]:
+    """The fields a configuration sets: derived ones (init=False, e.g. Deployment.key) are not."""
+    return tuple(f for f in dataclasses.fields(cls_or_obj) if f.init)
+
+
 def _check_fields(cls: type[Any], values: Mapping[str, Any], path: str) -> dict[str, Any]:
     """Every field of ``cls`` in ``values`` type-checked, converted and constrained."""
     hints = _hints(cls)
     rules = _RULES.get(cls, {})
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
+    for f in _fields(cls):
         where = _join(path, f.name)
         value = _coerce(hints[f.name], values[f.name], where)
         rule = rules.get(f.name)
@@ -686,7 +691,7 @@ def _check_fields(cls: type[Any], values: Mapping[str, Any], path: str) -> dict[
 
 def _validate_instance(obj: Any) -> None:
     """Check a dataclass instance in place, storing converted values (frozen-safe)."""
-    current = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    current = {f.name: getattr(obj, f.name) for f in _fields(obj)}
     checked = _check_fields(type(obj), current, _path_of(obj))
     for name, value in checked.items():
         if value is not current[name]:
@@ -702,7 +707,7 @@ def _validate_tables(settings: Settings) -> None:
             if item.name != key:
                 raise _err(catalogue.CONFIG_INVALID, f"{where}.name", f"must match its key {key!r} (got {item.name!r})", item.name)
             if item_cls is Deployment:  # not ours: it has no __post_init__ of its own
-                current = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+                current = {f.name: getattr(item, f.name) for f in _fields(item)}
                 checked = _check_fields(Deployment, current, where)
                 if any(checked[k] is not current[k] for k in checked):
                     table[key] = Deployment(**checked)
@@ -746,7 +751,7 @@ def _build(cls: Callable[..., T], data: Any, path: str, name: str | None = None)
     """An instance of dataclass ``cls`` from a table; ``name`` (a table key) fills ``name``."""
     if not isinstance(data, Mapping):
         raise _err(catalogue.CONFIG_INVALID, path, f"must be a table (got {data!r})", data)
-    all_fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    all_fields = _fields(cls)
     _reject_unknown(data, [f.name for f in all_fields], path)
     values: dict[str, Any] = {}
     for f in all_fields:
@@ -812,4 +817,4 @@ def _plain(value: Any) -> Any:
 
 
 def _dump(obj: Any, skip: str | None = None) -> dict[str, Any]:
-    return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name != skip}
+    return {f.name: _plain(getattr(obj, f.name)) for f in _fields(obj) if f.name != skip}

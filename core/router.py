@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -263,7 +264,7 @@ class Router:
                     gen = backend.stream(breq)
                 stats = self.stats.setdefault(dep.name, DeploymentStats())
                 stats.inflight += 1
-                t0 = loop.time()
+                t0 = now()
                 first_at = 0.0
                 finish: str | None = None
                 usage = None
@@ -308,7 +309,7 @@ class Router:
                         await _aclose(gen)
                     if not done and error is None:
                         breaker.release()  # the caller went away: no verdict on the backend
-                elapsed = loop.time() - t0
+                elapsed = now() - t0
                 if error is None:
                     self._succeeded(op, served, endpoint, bool(prefix), elapsed, first_at - t0 if first_at else None, tokens)
                     if ckey is not None:
@@ -455,8 +456,6 @@ def _loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
     calling the C function directly saves most of that on the hot path.
     Other loops (the virtual-time test loop, Pyodide's) keep their own.
     """
-    import time
-
     return time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
 
 

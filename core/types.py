@@ -75,11 +75,12 @@ class Deployment:
     weight: float = 1.0
     accepts_prefix: bool | None = None
     tags: tuple[str, ...] = ()
+    # (provider, model, endpoint): what breakers and hints are kept per.
+    # Built once: it is looked up several times per request.
+    key: tuple[str, str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """(provider, model, endpoint): what breakers and hints are kept per."""
-        return (self.provider, self.model, self.endpoint)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.provider, self.model, self.endpoint))
 
 
 @dataclass(frozen=True, slots=True)
