@@ -19,7 +19,9 @@ __all__ = ["CachedAnswer", "ResponseCache", "cache_key"]
 
 @dataclass(slots=True)
 class CachedAnswer:
-    text: str
+    # The answer as the pieces it streamed in: joined only when served,
+    # which is rare, instead of on every success, which is not.
+    parts: list[str]
     finish_reason: str | None
     deployment: str
     stored_at: float  # clock.now()
@@ -59,13 +61,16 @@ class ResponseCache:
         self._entries.move_to_end(key)
         return entry
 
-    def put(self, key: Hashable, text: str, finish_reason: str | None, deployment: str) -> None:
+    def put(self, key: Hashable, parts: list[str], finish_reason: str | None, deployment: str) -> None:
+        """Keep an answer; ``parts`` is kept as given, so the caller must not change it afterwards."""
         if not self.config.enabled:
             return
-        self._entries[key] = CachedAnswer(text, finish_reason, deployment, self._clock.now())
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.config.max_entries:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        if key in entries:
+            entries.move_to_end(key)
+        entries[key] = CachedAnswer(parts, finish_reason, deployment, self._clock.now())
+        if len(entries) > self.config.max_entries:
+            entries.popitem(last=False)
 
     def clear(self) -> int:
         n = len(self._entries)

@@ -56,6 +56,7 @@ from .types import (
     StreamEvent,
     Switch,
 )
+from .watchdog import Watchdogs
 
 __all__ = ["Filter", "Router"]
 
@@ -66,58 +67,6 @@ _log = jsonlog.get_logger("core.router")
 _MAX_ADJUSTMENTS = 3  # learned changes tried at once on one deployment before moving on
 # The cache answers only for failures of the backends, not for a request's own fault.
 _CACHE_COVERS = (catalogue.RETRY_ALL_FAILED, catalogue.RETRY_NO_CANDIDATE, catalogue.TIMEOUT_DEADLINE)
-
-
-class _Watchdog:
-    """Time to first token, inter-token stall and overall deadline, on one loop timer.
-
-    The timer is re-armed lazily (only when it fires early), so a token costs
-    two attribute writes, not a timer. It cancels the task only while the
-    router is waiting on the backend (``since >= 0``): time the caller
-    spends with a token is not the backend's stall.
-    """
-
-    __slots__ = ("_loop", "_task", "_handle", "first_limit", "stall_limit", "deadline", "since", "first", "fired")
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], first_limit: float, stall_limit: float, deadline: float | None
-    ) -> None:
-        self._loop = loop
-        self._task = task
-        self.first_limit = first_limit
-        self.stall_limit = stall_limit
-        self.deadline = deadline
-        self.since = loop.time()
-        self.first = True
-        self.fired: LLMError | None = None
-        self._handle: asyncio.TimerHandle | None = loop.call_at(self._due(self.since)[0], self._check)
-
-    def _due(self, since: float) -> tuple[float, bool]:
-        due = since + (self.first_limit if self.first else self.stall_limit)
-        if self.deadline is not None and self.deadline <= due:
-            return self.deadline, True
-        return due, False
-
-    def _check(self) -> None:
-        now = self._loop.time()
-        since = self.since if self.since >= 0 else now
-        due, is_deadline = self._due(since)
-        if self.since >= 0 and now >= due:
-            self._handle = None
-            if is_deadline:
-                self.fired = catalogue.TIMEOUT_DEADLINE.error()
-            elif self.first:
-                self.fired = catalogue.TIMEOUT_FIRST_TOKEN.error(limit_s=self.first_limit)
-            else:
-                self.fired = catalogue.STREAM_STALL.error(limit_s=self.stall_limit)
-            self._task.cancel()
-        else:
-            self._handle = self._loop.call_at(max(due, now), self._check)
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
 
 
 class Router:
@@ -143,6 +92,7 @@ class Router:
         self.filters = list(filters)
         self.stats: dict[str, DeploymentStats] = {name: DeploymentStats() for name in settings.deployments}
         self._turns: dict[str, int] = {}
+        self._watchdogs: Watchdogs | None = None
         for alias in settings.aliases.values():
             get_strategy(alias.strategy)  # unknown names fail now, not on the first request
 
@@ -157,9 +107,9 @@ class Router:
             return AliasConfig(name=model, deployments=(model,), strategy="priority")
         raise catalogue.MODEL_NOT_FOUND.error(f"unknown model {model!r}", model=model, known=sorted(self.settings.aliases))
 
-    def plan(self, request: ChatRequest) -> list[Deployment]:
+    def plan(self, request: ChatRequest, alias: AliasConfig | None = None) -> list[Deployment]:
         """The deployments for a request, in the order they will be tried."""
-        alias = self.alias(request.model)
+        alias = alias or self.alias(request.model)
         deps = [self.settings.deployments[name] for name in alias.deployments]
         turn = self._turns.get(alias.name, 0)
         self._turns[alias.name] = turn + 1
@@ -196,9 +146,12 @@ class Router:
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """Stream the answer as events: Delta…, maybe Switch/Restart, then one Done."""
         alias = self.alias(request.model)
-        queue = deque(self.plan(request))
+        queue = deque(self.plan(request, alias))
         loop = asyncio.get_running_loop()
         now = _loop_clock(loop)
+        watchdogs = self._watchdogs
+        if watchdogs is None or watchdogs.loop is not loop:
+            watchdogs = self._watchdogs = Watchdogs(loop)
         task = asyncio.current_task()
         assert task is not None
         cfg = self.settings
@@ -262,7 +215,7 @@ class Router:
                     gen: AsyncIterator[BackendChunk] = hedge
                 else:
                     gen = backend.stream(breq)
-                stats = self.stats.setdefault(dep.name, DeploymentStats())
+                stats = self.stats.get(dep.name) or self.stats.setdefault(dep.name, DeploymentStats())
                 stats.inflight += 1
                 t0 = now()
                 first_at = 0.0
@@ -271,7 +224,7 @@ class Router:
                 tokens = 0
                 error: LLMError | None = None
                 done = False
-                watch = _Watchdog(loop, task, cfg.stream.first_token_timeout, cfg.stream.stall_timeout, deadline)
+                watch = watchdogs.watch(task, cfg.stream.first_token_timeout, cfg.stream.stall_timeout, deadline)
                 try:
                     while True:
                         watch.since = now()
@@ -313,7 +266,7 @@ class Router:
                 if error is None:
                     self._succeeded(op, served, endpoint, bool(prefix), elapsed, first_at - t0 if first_at else None, tokens)
                     if ckey is not None:
-                        self.cache.put(ckey, "".join(parts), finish, served.name)
+                        self.cache.put(ckey, parts, finish, served.name)
                     if attempts > 1:
                         self.metrics.record_retry_outcome(op, attempts, True)
                     yield Done("complete", served.name, finish or "stop", usage, attempts)
@@ -353,7 +306,7 @@ class Router:
                 self.metrics.record_fallback(op, "cache_hit", last[0].name if last else "", "cache")
                 if parts:
                     yield Restart(last[0].name if last else "", "cache", "".join(parts), final)
-                yield Delta(cached.text, "cache")
+                yield Delta("".join(cached.parts), "cache")
                 yield Done("cached", cached.deployment, cached.finish_reason, None, attempts, final)
                 return
             self.metrics.record_fallback(op, "cache_miss")
@@ -389,7 +342,8 @@ class Router:
         self.breakers.get(dep.key).record_success(elapsed)
         self.hints.record_success(dep.key, endpoint, used_prefix)
         decode = elapsed - (ttft or 0.0)
-        self.stats.setdefault(dep.name, DeploymentStats()).observe(True, ttft, tokens / decode if decode > 0 and tokens > 1 else None)
+        stats = self.stats.get(dep.name) or self.stats.setdefault(dep.name, DeploymentStats())
+        stats.observe(True, ttft, tokens / decode if decode > 0 and tokens > 1 else None)
         self.metrics.record_success(op, dep.name, elapsed, ttft, tokens)
 
     def _failed(self, op: str, dep: Deployment, breaker: CircuitBreaker, endpoint: str, error: LLMError, elapsed: float) -> None:

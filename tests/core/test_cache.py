@@ -20,7 +20,7 @@ def test_key_depends_on_messages_and_params_not_on_their_order() -> None:
 def test_ttl_expiry() -> None:
     clock = ManualClock()
     cache = ResponseCache(CacheConfig(ttl=10), clock)
-    cache.put("k", "hello", "stop", "a")
+    cache.put("k", ["hel", "lo"], "stop", "a")
     clock.advance(10)
     assert cache.get("k") is not None
     clock.advance(0.1)
@@ -29,15 +29,15 @@ def test_ttl_expiry() -> None:
 
 def test_lru_eviction() -> None:
     cache = ResponseCache(CacheConfig(max_entries=2), ManualClock())
-    cache.put("a", "1", None, "d")
-    cache.put("b", "2", None, "d")
+    cache.put("a", ["1"], None, "d")
+    cache.put("b", ["2"], None, "d")
     assert cache.get("a") is not None  # a is now the most recent
-    cache.put("c", "3", None, "d")
+    cache.put("c", ["3"], None, "d")
     assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
 
 
 def test_disabled_cache_keeps_nothing() -> None:
     cache = ResponseCache(CacheConfig(enabled=False), ManualClock())
-    cache.put("a", "1", None, "d")
+    cache.put("a", ["1"], None, "d")
     assert cache.get("a") is None
     assert cache.clear() == 0
