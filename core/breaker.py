@@ -9,7 +9,8 @@ States::
 
 A breaker trips on ``failure_threshold`` consecutive failures, on a failure
 rate or a slow-call rate at or over its threshold within a sliding time
-window that holds at least ``min_calls`` calls. Each trip in a row doubles
+window (kept in ten buckets, so its resolution is a tenth of
+``window_seconds``) that holds at least ``min_calls`` calls. Each trip in a row doubles
 the cooldown (by ``cooldown_multiplier``, up to ``max_cooldown``). Half-open
 lets ``half_open_max_calls`` probe calls through at a time.
 """
@@ -49,6 +50,9 @@ class Transition:
         return {"at": self.at, "old": self.old.value, "new": self.new.value, "reason": self.reason}
 
 
+_BUCKETS = 10  # the window's resolution: window_seconds / 10
+
+
 def breaker_name(key: tuple[str, str, str]) -> str:
     return "/".join(key)
 
@@ -75,8 +79,14 @@ class CircuitBreaker:
         self.open_until = 0.0  # monotonic
         self.half_open_inflight = 0
         self.half_open_successes = 0
-        # (time, failed, slow) per call inside the window, and running counts.
-        self._window: deque[tuple[float, bool, bool]] = deque()
+        # The sliding window as _BUCKETS buckets of [epoch, calls, failures, slow]
+        # with running totals: constant memory and time per call, however
+        # many calls the window holds (a list of every call grows with the
+        # request rate).
+        self._bucket_width = config.window_seconds / _BUCKETS
+        self._buckets = [[-1, 0, 0, 0] for _ in range(_BUCKETS)]
+        self._last_epoch = -1
+        self._window_calls = 0
         self._window_failures = 0
         self._window_slow = 0
         self.transitions: deque[Transition] = deque(maxlen=config.history_size)
@@ -184,20 +194,29 @@ class CircuitBreaker:
     # --- internals ---------------------------------------------------------------
 
     def _add(self, failed: bool, slow: bool) -> None:
-        now = self._clock.now()
-        w = self._window
-        w.append((now, failed, slow))
-        self._window_failures += failed
-        self._window_slow += slow
-        horizon = now - self.config.window_seconds
-        while w[0][0] < horizon:
-            _, f, s = w.popleft()
-            self._window_failures -= f
-            self._window_slow -= s
+        epoch = int(self._clock.now() / self._bucket_width)
+        if epoch != self._last_epoch:
+            # Buckets that fell out of the window since the last call are emptied.
+            for e in range(max(self._last_epoch + 1, epoch - _BUCKETS + 1), epoch + 1):
+                b = self._buckets[e % _BUCKETS]
+                self._window_calls -= b[1]
+                self._window_failures -= b[2]
+                self._window_slow -= b[3]
+                b[0], b[1], b[2], b[3] = e, 0, 0, 0
+            self._last_epoch = epoch
+        b = self._buckets[epoch % _BUCKETS]
+        b[1] += 1
+        self._window_calls += 1
+        if failed:
+            b[2] += 1
+            self._window_failures += 1
+        if slow:
+            b[3] += 1
+            self._window_slow += 1
 
     def _check_rates(self) -> None:
         c = self.config
-        calls = len(self._window)
+        calls = self._window_calls
         if calls < c.min_calls:
             return
         if self._window_failures / calls >= c.failure_rate_threshold:
@@ -223,7 +242,9 @@ class CircuitBreaker:
         self.consecutive_failures = 0
         self.half_open_inflight = 0
         self.half_open_successes = 0
-        self._window.clear()
+        for b in self._buckets:
+            b[0], b[1], b[2], b[3] = -1, 0, 0, 0
+        self._window_calls = 0
         self._window_failures = 0
         self._window_slow = 0
 

@@ -371,9 +371,7 @@ class _JsonHandler(logging.StreamHandler[IO[str]]):
     """The handler :func:`configure_logging` installs (so it can find and replace it)."""
 
 
-def configure_logging(
-    level: int | str = "INFO", stream: IO[str] | None = None, *, logger: str | None = None
-) -> logging.Handler:
+def configure_logging(level: int | str = "INFO", stream: IO[str] | None = None, *, logger: str | None = None) -> logging.Handler:
     """Send ``logger`` (the root logger by default) to ``stream`` as JSON lines at ``level``.
 
     Calling it again replaces the handler it installed before.

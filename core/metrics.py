@@ -49,7 +49,20 @@ CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 """The Content-Type a server should send with :meth:`Registry.render_prometheus`."""
 
 DEFAULT_BUCKETS: Final[tuple[float, ...]] = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
 )
 """Prometheus' conventional default histogram buckets (seconds)."""
 
@@ -332,9 +345,7 @@ class Histogram(MetricFamily[HistogramChild]):
     kind = "histogram"
     _suffixes = ("_bucket", "_sum", "_count")
 
-    def __init__(
-        self, name: str, help: str, labelnames: Sequence[str] = (), buckets: Sequence[float] = DEFAULT_BUCKETS
-    ) -> None:
+    def __init__(self, name: str, help: str, labelnames: Sequence[str] = (), buckets: Sequence[float] = DEFAULT_BUCKETS) -> None:
         bounds = [float(b) for b in buckets]
         if any(b != b for b in bounds):
             raise ValueError("histogram buckets must not be NaN")
@@ -395,9 +406,7 @@ class Registry:
         self._add(family)
         return family
 
-    def histogram(
-        self, name: str, help: str, labelnames: Sequence[str] = (), buckets: Sequence[float] = DEFAULT_BUCKETS
-    ) -> Histogram:
+    def histogram(self, name: str, help: str, labelnames: Sequence[str] = (), buckets: Sequence[float] = DEFAULT_BUCKETS) -> Histogram:
         family = Histogram(name, help, labelnames, buckets)  # validates the buckets
         existing = self._existing(name, Histogram, labelnames)
         if existing is not None:
@@ -413,9 +422,7 @@ class Registry:
         if family is None:
             return None
         if type(family) is not kind or family.labelnames != tuple(labelnames):
-            raise ValueError(
-                f"metric {name!r} is already registered as a {family.kind} with labels {family.labelnames!r}"
-            )
+            raise ValueError(f"metric {name!r} is already registered as a {family.kind} with labels {family.labelnames!r}")
         return family
 
     def _add(self, family: AnyFamily) -> None:
@@ -452,11 +459,7 @@ class Registry:
 
     def collect(self) -> list[Sample]:
         """Every sample, as :meth:`render_prometheus` would expose them."""
-        return [
-            Sample(name, dict(pairs), value)
-            for family in self._families.values()
-            for name, pairs, value in family.collect()
-        ]
+        return [Sample(name, dict(pairs), value) for family in self._families.values() for name, pairs, value in family.collect()]
 
     def sample_value(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
         """The value of one sample (e.g. ``x_bucket`` with ``le``), or None if absent."""

@@ -226,25 +226,26 @@ class Router:
                 done = False
                 watch = watchdogs.watch(task, cfg.stream.first_token_timeout, cfg.stream.stall_timeout, deadline)
                 try:
-                    while True:
-                        watch.since = now()
-                        try:
-                            chunk = await gen.__anext__()
-                        except StopAsyncIteration:
-                            break
+                    # The per-token path: locals only, no lookups that can be hoisted.
+                    append = parts.append
+                    name = served.name
+                    async for chunk in gen:
                         watch.since = -1.0
                         if watch.first:
                             watch.first = False
                             first_at = now()
                             if hedge is not None:
                                 served = hedge.winner
+                                name = served.name
                         tokens += 1
                         if chunk.finish_reason is not None:
                             finish = chunk.finish_reason
                             usage = chunk.usage
-                        if chunk.text:
-                            parts.append(chunk.text)
-                            yield Delta(chunk.text, served.name)
+                        text = chunk.text
+                        if text:
+                            append(text)
+                            yield Delta(text, name)
+                        watch.since = now()
                     done = True
                 except asyncio.CancelledError:
                     if watch.fired is None or task.uncancel() > 0:

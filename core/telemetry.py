@@ -117,8 +117,15 @@ class MetricPoint:
         return {"timestamp": self.timestamp, "metric_type": self.metric_type, "value": self.value, "tags": dict(self.tags)}
 
 
+class _Summary:
+    __slots__ = ()  # the subclasses are slotted dataclasses
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+
+
 @dataclass(frozen=True, slots=True)
-class ErrorSummary:
+class ErrorSummary(_Summary):
     total_errors: int
     errors_by_type: dict[str, int]
     errors_by_code: dict[str, int]
@@ -126,12 +133,9 @@ class ErrorSummary:
     errors_by_operation: dict[str, int]
     errors_by_deployment: dict[str, int]
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
-class RetrySummary:
+class RetrySummary(_Summary):
     total_retries: int  # record_retry calls: retries scheduled
     successful_retries: int  # retried operations that finally succeeded
     failed_retries: int  # retried operations that finally failed
@@ -141,12 +145,9 @@ class RetrySummary:
     retries_by_operation: dict[str, int]
     retries_by_deployment: dict[str, int]
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
-class BreakerSummary:
+class BreakerSummary(_Summary):
     name: str  # "*" for the summary over every breaker
     current_state: str  # for "*": the worst state of any breaker
     state_transitions: int
@@ -158,12 +159,9 @@ class BreakerSummary:
     last_reason: str = ""
     last_transition_at: float | None = None  # wall clock
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclass(frozen=True, slots=True)
-class FallbackSummary:
+class FallbackSummary(_Summary):
     total_activations: int  # every record_fallback call, of any kind
     switches: int
     restarts: int
@@ -175,9 +173,6 @@ class FallbackSummary:
     cache_hit_rate: float  # hits / (hits + misses); 0.0 before any
     by_kind: dict[str, int]
     by_route: dict[str, int]  # "from -> to": count, for kinds that name both
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 class _Breaker:
@@ -458,9 +453,7 @@ class RouterMetrics:
         self._success_handles[(operation, deployment)] = handle
         return handle
 
-    def record_success(
-        self, operation: str, deployment: str, latency_s: float, ttft_s: float | None = None, tokens: int = 0
-    ) -> None:
+    def record_success(self, operation: str, deployment: str, latency_s: float, ttft_s: float | None = None, tokens: int = 0) -> None:
         """A call that succeeded: counts, latency (reservoir and histogram), TTFT, tokens, success rate."""
         handle = self._success_handles.get((operation, deployment))
         if handle is None:
@@ -486,9 +479,7 @@ class RouterMetrics:
             _prune(times, now - self._rate_window)
         times.append(now)
         if self._emit_hot:
-            self._emit_sampled(
-                MetricType.SUCCESS_COUNT, handle.requests.value, {"operation": operation, "deployment": deployment}
-            )
+            self._emit_sampled(MetricType.SUCCESS_COUNT, handle.requests.value, {"operation": operation, "deployment": deployment})
 
     def record_latency(self, operation: str, latency_ms: float) -> None:
         """A latency sample not tied to a successful request (see the module docstring)."""
@@ -534,9 +525,7 @@ class RouterMetrics:
         _bump(self._retries_by_op, operation)
         _bump(self._retries_by_dep, deployment)
         self._m_retries.inc()
-        self._emit(
-            MetricType.RETRY_COUNT, attempt, {"operation": operation, "deployment": deployment, "delay_s": f"{delay_s:g}"}
-        )
+        self._emit(MetricType.RETRY_COUNT, attempt, {"operation": operation, "deployment": deployment, "delay_s": f"{delay_s:g}"})
 
     def record_retry_outcome(self, operation: str, attempts: int, success: bool) -> None:
         """How an operation that needed retries ended, after ``attempts`` attempts in all."""
