@@ -489,6 +489,10 @@ def doc_section(res: dict[str, Any], command: str) -> str:
             f"Targets: ours p50 ≤ {TARGET_P50_US:g} µs — {mark(t['ours_p50_le_50us'])}; "
             f"ours p50 ≤ 1/{TARGET_RATIO:g} of LiteLLM's — {mark(t['ours_p50_le_litellm_over_20'])}.",
             "",
+            f"This VM is noisy: the p50 of ours ranged {_fmt(min(res['p50_us_per_round']['ours']))}–"
+            f"{_fmt(max(res['p50_us_per_round']['ours']))} µs from round to round (same code, same process); "
+            "the headline is the median over all rounds' samples.",
+            "",
             f"Chunks streamed per request: ours {m['chunks']['ours_backend']} from the backend "
             f"({m['chunks']['ours_deltas']} `Delta` + `Done(complete)`), LiteLLM {m['chunks']['litellm_content']} content chunks "
             f"+ 1 finish chunk. {m['date'][:10]}, Python {m['python']}, {m['cpu_count']} cores, "
