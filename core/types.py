@@ -51,6 +51,9 @@ class ChatRequest:
     request_id: str = ""
     deadline: float | None = None  # seconds from the start of the request, overall
     prompt_tokens: int | None = None  # caller's estimate, for context-window filtering
+    # "chat": messages through the model's chat template; "text": the one
+    # user message is a raw prompt to continue (the completions API).
+    kind: str = "chat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,7 @@ class BackendRequest:
     # Text the assistant has already said: continue after it, do not repeat it.
     prefix: str = ""
     request_id: str = ""
+    kind: str = "chat"  # as ChatRequest.kind
 
 
 @dataclass(slots=True)
