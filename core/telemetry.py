@@ -326,6 +326,7 @@ class RouterMetrics:
             self._m_callback_failures,
         )
         self._ttft = self._m_ttft.labels()
+        self._ttft_recent: deque[float] = deque(maxlen=latency_samples)
 
         self._callbacks: tuple[Callable[[MetricPoint], None], ...] = ()
         self._history: deque[MetricPoint] = deque(maxlen=history_size)
@@ -362,9 +363,15 @@ class RouterMetrics:
         self._error_times.clear()
         for reservoir in self._reservoirs.values():
             reservoir.clear()  # in place: handles hold these deques
+        if hasattr(self, "_ttft_recent"):
+            self._ttft_recent.clear()
         now = self._clock.now()
         for breaker in self._breakers.values():
             breaker.zero(now)
+
+    def recent_ttft(self) -> list[float]:
+        """The most recent times to first token, in seconds (for timeouts that follow load)."""
+        return list(self._ttft_recent)
 
     def reset(self) -> None:
         """Forget everything recorded.
@@ -465,6 +472,7 @@ class RouterMetrics:
         hist.count += 1
         handle.reservoir.append(latency_s * 1000.0)
         if ttft_s is not None:
+            self._ttft_recent.append(ttft_s)
             hist = self._ttft
             hist.bucket_counts[bisect_left(hist._bounds, ttft_s)] += 1
             hist.sum += ttft_s

@@ -13,6 +13,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from core import catalogue
 from core.config import Settings
@@ -121,16 +122,61 @@ async def _demo() -> int:
     return 0
 
 
+def _ensure_default_model() -> None:
+    """With no configuration the server needs the embedded model: fetch it (checksummed, cached) if absent."""
+    import importlib.util
+
+    from .server import REPO_ROOT, models_dir
+
+    script = REPO_ROOT / "build" / "fetch_model.py"
+    spec = importlib.util.spec_from_file_location("fetch_model", script)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot find {script}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.ensure_model(models_dir(), progress=True)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .server import make_app
+
+    if args.config is None:
+        _ensure_default_model()
+    try:
+        app = make_app(args.config)
+    except LLMError as err:
+        print(f"error: {err.code}: {err.message}", file=sys.stderr)
+        return 2
+    print(f"llm-runner-router: serving on http://{args.host}:{args.port}  (OpenAI API at /v1, status at /api/status)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    return 0
+
+
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--config", type=Path, default=None, help="TOML or JSON configuration (default: the embedded model)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from . import ops
+
     parser = argparse.ArgumentParser(prog="llm-runner-router", description="A language-model router that runs where its users are.")
     sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the edge server (OpenAI-compatible API on llama.cpp and upstream providers)")
+    add_serve_options(serve)
     demo = sub.add_parser("demo", help="run the core's routing and recovery across simulated backends")
     demo.add_argument("--log-level", default="CRITICAL", help="show the router's JSON log lines (on stderr) from this level")
+    ops.add_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
         configure_logging(args.log_level.upper())
         return asyncio.run(_demo())
-    return 2  # pragma: no cover - argparse rejects other commands
+    if args.command == "serve":
+        return _serve(args)
+    return ops.run(args)
 
 
 if __name__ == "__main__":

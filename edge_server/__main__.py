@@ -1,0 +1,11 @@
+"""``python -m edge_server [--host H] [--port P] [--config FILE]``: run the edge server."""
+
+import argparse
+import sys
+
+from .cli import add_serve_options, main
+
+parser = argparse.ArgumentParser(prog="python -m edge_server", description="Run the llm-runner-router edge server.")
+add_serve_options(parser)
+parser.parse_args()  # validates and gives --help; the same options are passed on
+sys.exit(main(["serve", *sys.argv[1:]]))

@@ -1,0 +1,500 @@
+"""The Starlette app: the OpenAI-compatible API and the operations surface.
+
+Everything a request needs lives on one :class:`EdgeState` (router,
+backends, store, admission, monitor); the routes are thin: validate, admit,
+hand the request to the core's router, shape the answer. Every error leaves
+as OpenAI's error object with our ``LLM_*`` code and the catalogue's HTTP
+status — never a stack trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core import catalogue, jsonlog
+from core.classify import classify
+from core.errors import LLMError
+from core.router import Router
+from core.store import Store
+from core.types import ChatRequest, Delta, Done, Restart, StreamEvent, Switch
+
+from . import openai_format as fmt
+from .admission import Admission
+from .validation import MAX_BODY_BYTES, parse_body, parse_chat, parse_completion, parse_responses
+
+__all__ = ["EdgeState", "create_app", "error_response", "status_payload"]
+
+_log = jsonlog.get_logger("edge_server.app")
+_access = jsonlog.get_logger("edge_server.access")
+
+
+@dataclass
+class EdgeState:
+    router: Router
+    backends: Mapping[str, Any]
+    store: Store
+    admission: Admission
+    api_key: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    monitor: Any = None  # edge_server.monitor.Monitor, when running
+    on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+# --- errors -------------------------------------------------------------------
+
+
+def _status(err: LLMError) -> int:
+    # Warnings and informational codes carry 200/499 in the catalogue; when
+    # one of them ends a request it still must read as a failure.
+    return err.http_status if 400 <= err.http_status <= 599 else 502
+
+
+def error_response(err: LLMError, request_id: str = "", extra: dict[str, Any] | None = None) -> JSONResponse:
+    body = fmt.error_body(err, request_id)
+    if extra:
+        body["error"].update(extra)
+    headers = {"Retry-After": str(max(1, round(err.retry_after)))} if err.retry_after is not None else None
+    return JSONResponse(body, status_code=_status(err), headers=headers)
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise catalogue.VAL_TOO_LARGE.error(f"request body is {declared} bytes; the limit is {MAX_BODY_BYTES}", limit=MAX_BODY_BYTES)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise catalogue.VAL_TOO_LARGE.error(f"request body is over {MAX_BODY_BYTES} bytes", limit=MAX_BODY_BYTES)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _state(request: Request) -> EdgeState:
+    state: EdgeState = request.app.state.edge
+    return state
+
+
+def _rid(request: Request) -> str:
+    return str(request.scope.get("request_id", ""))
+
+
+# --- the answer, in its three API shapes --------------------------------------------
+
+
+def _x_llm(ev: StreamEvent) -> dict[str, Any]:
+    if isinstance(ev, Switch):
+        return {"event": "switch", "from": ev.from_deployment, "to": ev.to_deployment, "code": ev.error.code}
+    if isinstance(ev, Restart):
+        return {
+            "event": "restart",
+            "from": ev.from_deployment,
+            "to": ev.to_deployment,
+            "discard_chars": len(ev.discarded),
+            "code": ev.error.code,
+        }
+    assert isinstance(ev, Done)
+    out: dict[str, Any] = {"status": ev.status, "deployment": ev.deployment, "attempts": ev.attempts}
+    if ev.error is not None:
+        out["code"] = ev.error.code
+    return out
+
+
+async def _start(state: EdgeState, creq: ChatRequest) -> tuple[AsyncIterator[StreamEvent], StreamEvent, float]:
+    """Admit the request and wait for its first event, so that a request that fails
+    before any text gets a real HTTP error status instead of a 200 stream."""
+    await state.admission.acquire()
+    started = time.monotonic()
+    events = state.router.stream(creq)
+    try:
+        first = await events.__anext__()
+    except BaseException:
+        state.admission.release(time.monotonic() - started)
+        await events.aclose()  # type: ignore[attr-defined]
+        raise
+    return events, first, started
+
+
+async def _events(state: EdgeState, events: AsyncIterator[StreamEvent], first: StreamEvent, started: float) -> AsyncIterator[StreamEvent]:
+    """All events of an admitted request; the admission slot is freed when it ends or the client leaves."""
+    try:
+        yield first
+        async for ev in events:
+            yield ev
+    finally:
+        state.admission.release(time.monotonic() - started)
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+async def _complete(state: EdgeState, creq: ChatRequest) -> tuple[str, Done, list[dict[str, Any]]]:
+    events, first, started = await _start(state, creq)
+    parts: list[str] = []
+    notes: list[dict[str, Any]] = []
+    async for ev in _events(state, events, first, started):
+        if isinstance(ev, Delta):
+            parts.append(ev.text)
+        elif isinstance(ev, Restart):
+            parts.clear()
+            notes.append(_x_llm(ev))
+        elif isinstance(ev, Switch):
+            notes.append(_x_llm(ev))
+        elif isinstance(ev, Done):
+            return "".join(parts), ev, notes
+    raise catalogue.CORE_INTERNAL.error("the answer ended without its end event")
+
+
+def _incomplete_error(done: Done, partial: str, rid: str) -> JSONResponse:
+    err = done.error or catalogue.STREAM_INCOMPLETE.error()
+    return error_response(err, rid, {"incomplete": True, "partial_text": partial, "deployment": done.deployment})
+
+
+async def _serve_openai(request: Request, creq: ChatRequest, stream: bool, shapes: fmt.ChatShapes, include_usage: bool) -> Response:
+    state = _state(request)
+    rid = _rid(request)
+    if not stream:
+        text, done, notes = await _complete(state, creq)
+        if done.status == "incomplete":
+            return _incomplete_error(done, text, rid)
+        x = _x_llm(done) | ({"events": notes} if notes else {})
+        return JSONResponse(shapes.whole(text, done.finish_reason, done.usage, x), headers={"X-LLM-Deployment": done.deployment})
+
+    events, first, started = await _start(state, creq)
+
+    async def body() -> AsyncIterator[bytes]:
+        leading = True
+        deployment = ""
+        try:
+            async for ev in _events(state, events, first, started):
+                if isinstance(ev, Delta):
+                    x = None
+                    if ev.deployment != deployment:
+                        deployment = ev.deployment
+                        x = {"deployment": deployment}
+                    yield fmt.sse(shapes.text_chunk(ev.text, leading, x))
+                    leading = False
+                elif isinstance(ev, (Switch, Restart)):
+                    yield fmt.sse(shapes.chunk({}, None, _x_llm(ev)))
+                elif isinstance(ev, Done):
+                    if ev.status == "incomplete":
+                        err = ev.error or catalogue.STREAM_INCOMPLETE.error()
+                        yield fmt.sse(fmt.error_body(err, rid) | {"x_llm": _x_llm(ev)})
+                    else:
+                        yield fmt.sse(shapes.chunk({}, ev.finish_reason, _x_llm(ev)))
+                        if include_usage:
+                            yield fmt.sse(shapes.usage_chunk(ev.usage))
+                    yield b"data: [DONE]\n\n"
+        except Exception as exc:  # the stream has started: the error goes in-band
+            err = classify(exc)
+            _log.error("stream failed", error=err, request_id=rid)
+            yield fmt.sse(fmt.error_body(err, rid))
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _include_usage(data: Mapping[str, Any]) -> bool:
+    opts = data.get("stream_options")
+    return isinstance(opts, dict) and opts.get("include_usage") is True
+
+
+async def chat_completions(request: Request) -> Response:
+    data = parse_body(await _read_body(request))
+    creq, stream = parse_chat(data, _rid(request))
+    shapes = fmt.ChatShapes(f"chatcmpl-{uuid.uuid4().hex[:24]}", creq.model)
+    return await _serve_openai(request, creq, stream, shapes, _include_usage(data))
+
+
+async def completions(request: Request) -> Response:
+    data = parse_body(await _read_body(request))
+    creq, stream = parse_completion(data, _rid(request))
+    shapes = fmt.TextShapes(f"cmpl-{uuid.uuid4().hex[:24]}", creq.model)
+    return await _serve_openai(request, creq, stream, shapes, _include_usage(data))
+
+
+async def responses(request: Request) -> Response:
+    data = parse_body(await _read_body(request))
+    creq, stream = parse_responses(data, _rid(request))
+    state = _state(request)
+    rid = _rid(request)
+    resp_id = f"resp_{uuid.uuid4().hex[:24]}"
+    if not stream:
+        text, done, notes = await _complete(state, creq)
+        if done.status == "incomplete":
+            return _incomplete_error(done, text, rid)
+        x = _x_llm(done) | ({"events": notes} if notes else {})
+        return JSONResponse(fmt.response_object(resp_id, creq.model, text, "completed", done.usage, x))
+
+    events, first, started = await _start(state, creq)
+
+    async def body() -> AsyncIterator[bytes]:
+        seq = 0
+
+        def event(kind: str, payload: dict[str, Any]) -> bytes:
+            nonlocal seq
+            seq += 1
+            return fmt.sse({"type": kind, "sequence_number": seq} | payload, event=kind)
+
+        parts: list[str] = []
+        yield event("response.created", {"response": fmt.response_object(resp_id, creq.model, "", "in_progress", None, {})})
+        try:
+            async for ev in _events(state, events, first, started):
+                if isinstance(ev, Delta):
+                    parts.append(ev.text)
+                    yield event(
+                        "response.output_text.delta", {"item_id": f"msg_{resp_id}", "output_index": 0, "content_index": 0, "delta": ev.text}
+                    )
+                elif isinstance(ev, Restart):
+                    parts.clear()
+                    yield event("response.x_llm.restart", {"x_llm": _x_llm(ev)})
+                elif isinstance(ev, Switch):
+                    yield event("response.x_llm.switch", {"x_llm": _x_llm(ev)})
+                elif isinstance(ev, Done):
+                    text = "".join(parts)
+                    if ev.status == "incomplete":
+                        err = ev.error or catalogue.STREAM_INCOMPLETE.error()
+                        obj = fmt.response_object(resp_id, creq.model, text, "incomplete", ev.usage, _x_llm(ev))
+                        yield event("response.failed", {"response": obj | fmt.error_body(err, rid)})
+                    else:
+                        yield event(
+                            "response.output_text.done", {"item_id": f"msg_{resp_id}", "output_index": 0, "content_index": 0, "text": text}
+                        )
+                        obj = fmt.response_object(resp_id, creq.model, text, "completed", ev.usage, _x_llm(ev))
+                        yield event("response.completed", {"response": obj})
+        except Exception as exc:
+            err = classify(exc)
+            _log.error("stream failed", error=err, request_id=rid)
+            yield event("error", fmt.error_body(err, rid))
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+async def models(request: Request) -> Response:
+    router = _state(request).router
+    created = int(time.time())
+    names = list(router.settings.aliases) + [d for d in router.settings.deployments if d not in router.settings.aliases]
+    data = [{"id": name, "object": "model", "created": created, "owned_by": "llm-runner-router"} for name in names]
+    return JSONResponse({"object": "list", "data": data})
+
+
+# --- operations -------------------------------------------------------------------
+
+
+async def health(request: Request) -> Response:
+    state = _state(request)
+    return JSONResponse({"status": "ok", "uptime_s": round(time.monotonic() - state.started, 3)})
+
+
+def status_payload(state: EdgeState) -> dict[str, Any]:
+    router_status = state.router.status()
+    backends = {}
+    for name, backend in state.backends.items():
+        info: dict[str, Any] = {"kind": type(backend).__name__}
+        if hasattr(backend, "loaded"):
+            info["loaded"] = bool(backend.loaded)
+        backends[name] = info
+    return {
+        "status": "ok",
+        "uptime_s": round(time.monotonic() - state.started, 3),
+        "models": sorted(state.router.settings.aliases),
+        "backends": backends,
+        "queue": {
+            "active": state.admission.active,
+            "waiting": state.admission.waiting,
+            "max_concurrency": state.admission.max_concurrency,
+            "queue_size": state.admission.queue_size,
+            "rejected": state.admission.rejected,
+        },
+        "monitor": state.monitor.summary() if state.monitor is not None else None,
+        **router_status,
+    }
+
+
+async def api_status(request: Request) -> Response:
+    return JSONResponse(status_payload(_state(request)))
+
+
+def _authorized(request: Request, key: str | None) -> bool:
+    if not key:
+        return False
+    given = request.headers.get("x-api-key")
+    if given is None:
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else None
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode(), key.encode())
+
+
+def _require_key(request: Request) -> None:
+    state = _state(request)
+    if not _authorized(request, state.api_key):
+        why = "set LLM_ROUTER_API_KEY on the server to enable this endpoint" if not state.api_key else "missing or invalid API key"
+        raise catalogue.AUTH_FAILED.error(why)
+
+
+async def api_diagnostics(request: Request) -> Response:
+    _require_key(request)
+    state = _state(request)
+    out = {
+        "status": status_payload(state),
+        "metrics": state.router.metrics.full_summary(),
+        "store": _store_info(state.store),
+    }
+    if state.monitor is not None:
+        out["monitor"] = state.monitor.diagnostics()
+    return JSONResponse(out)
+
+
+def _store_info(store: Store) -> dict[str, Any]:
+    info: dict[str, Any] = {"kind": type(store).__name__}
+    for attr in ("path", "recovered_from"):
+        value = getattr(store, attr, None)
+        if value is not None:
+            info[attr] = str(value)
+    counts = getattr(store, "counts", None)
+    if callable(counts):
+        info["records"] = counts()
+    return info
+
+
+async def api_heal(request: Request) -> Response:
+    _require_key(request)
+    state = _state(request)
+    body = await _read_body(request)
+    actions: list[str] | None = None
+    if body.strip():
+        data = parse_body(body)
+        raw = data.get("actions")
+        if raw is not None:
+            if not isinstance(raw, list) or not all(isinstance(a, str) for a in raw):
+                raise catalogue.VAL_WRONG_TYPE.error("actions: must be an array of action names", field="actions")
+            actions = raw
+    if state.monitor is None:
+        raise catalogue.CORE_HEALING_FAILED.error("the self-healing monitor is not running")
+    report = await state.monitor.heal(actions, reason="api")
+    return JSONResponse(report)
+
+
+async def metrics(request: Request) -> Response:
+    state = _state(request)
+    if state.monitor is not None:
+        state.monitor.update_gauges()
+    return PlainTextResponse(state.router.metrics.registry.render_prometheus(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+# --- middleware ----------------------------------------------------------------------
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            text: str = bytes(value).decode("latin-1")
+            if 0 < len(text) <= 128 and all(c.isalnum() or c in "-_.:" for c in text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+class RequestContext:
+    """Request ids, JSON access logs, and the last line of defence: no stack trace ever reaches a client."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = _request_id(scope)
+        scope["request_id"] = rid
+        started = time.monotonic()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        with jsonlog.log_context(request_id=rid, component="edge_server"):
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                err = classify(exc)
+                _log.error("unhandled error", error=err, path=scope.get("path"))
+                if status == 0:
+                    response = error_response(err, rid)
+                    await response(scope, receive, send_with_id)
+            finally:
+                _access.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                    status=status,
+                    duration_ms=round((time.monotonic() - started) * 1000, 2),
+                )
+
+
+async def _llm_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LLMError)
+    if exc.http_status >= 500 or exc.spec.category in ("RATE", "AUTH"):
+        _log.warning("request failed", error=exc, path=request.url.path)
+    return error_response(exc, _rid(request))
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    code = getattr(exc, "status_code", 404)
+    spec = catalogue.VAL_UNSUPPORTED if code == 405 else catalogue.MODEL_NOT_FOUND
+    what = "method not allowed" if code == 405 else f"no such endpoint: {request.url.path}"
+    err = spec.error(what, path=request.url.path)
+    return JSONResponse(fmt.error_body(err, _rid(request)), status_code=code)
+
+
+def create_app(state: EdgeState) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for hook in state.on_startup:
+            await hook()
+        try:
+            yield
+        finally:
+            for hook in reversed(state.on_shutdown):
+                try:
+                    await hook()
+                except Exception as exc:  # one failing shutdown step must not skip the rest (the store's flush)
+                    _log.error("shutdown step failed", error=classify(exc))
+
+    routes = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/api/status", api_status, methods=["GET"]),
+        Route("/api/diagnostics", api_diagnostics, methods=["GET"]),
+        Route("/api/heal", api_heal, methods=["POST"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={LLMError: _llm_error, 404: _not_found, 405: _not_found},
+    )
+    app.state.edge = state
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,154 @@
+"""Putting the edge server together: settings, backends, store, router, monitor, app.
+
+With no configuration file it serves the embedded default model
+(SmolLM2-135M-Instruct, Q4_1 GGUF) on llama.cpp under the model names
+``SmolLM2-135M-Instruct`` and ``default``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from core import jsonlog
+from core.classify import classify
+from core.config import Settings
+from core.router import Router
+from core.store import Store
+
+from .admission import Admission
+from .app import EdgeState, create_app
+from .monitor import Monitor
+
+__all__ = ["DEFAULT_MODEL_FILE", "build_state", "default_settings", "load_settings", "make_app"]
+
+_log = jsonlog.get_logger("edge_server.server")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+
+
+def models_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(environ.get("LLM_ROUTER_MODELS_DIR") or REPO_ROOT / "models")
+
+
+def data_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(environ.get("LLM_ROUTER_DATA_DIR") or REPO_ROOT / "data")
+
+
+def default_settings(model_path: Path | None = None, n_ctx: int = 2048) -> dict[str, Any]:
+    path = model_path or models_dir() / DEFAULT_MODEL_FILE
+    return {
+        "providers": {"local": {"kind": "llamacpp", "options": {"model_path": str(path), "n_ctx": n_ctx}}},
+        "deployments": {
+            "local-smollm2": {
+                "provider": "local",
+                "model": DEFAULT_MODEL_NAME,
+                "context_window": n_ctx,
+                "accepts_prefix": True,
+                "expected_tokens_per_s": 50.0,
+            }
+        },
+        "aliases": {
+            DEFAULT_MODEL_NAME: {"deployments": ["local-smollm2"]},
+            "default": {"deployments": ["local-smollm2"]},
+        },
+    }
+
+
+def load_settings(config: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
+    """The configuration file (TOML or JSON, by extension) with environment overrides, or the defaults."""
+    if config is None:
+        return Settings.from_env(environ, base=Settings.from_dict(default_settings()))
+    text = config.read_text(encoding="utf-8")
+    fmt = "json" if config.suffix.lower() == ".json" else "toml"
+    return Settings.load(text, fmt=fmt, environ=environ)
+
+
+def _build_backends(settings: Settings) -> dict[str, Any]:
+    backends: dict[str, Any] = {}
+    for name, provider in settings.providers.items():
+        if provider.kind == "llamacpp":
+            from .llamacpp import LlamaCppBackend  # llama-cpp-python is heavy: imported only when used
+
+            opts = provider.options
+            path = opts.get("model_path") or str(models_dir() / DEFAULT_MODEL_FILE)
+            backends[name] = LlamaCppBackend(path, n_ctx=int(opts.get("n_ctx", 2048)), n_threads=opts.get("n_threads"))
+        elif provider.kind == "openai":
+            from .upstream import UpstreamBackend
+
+            backends[name] = UpstreamBackend(provider)
+        # "browser" providers are served by the page itself, never by the server.
+    return backends
+
+
+def _open_store(path: Path | None) -> Store:
+    from .store import SQLiteStore
+
+    target = path or data_dir() / "router.db"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteStore(target)
+
+
+def build_state(
+    settings: Settings,
+    *,
+    backends: Mapping[str, Any] | None = None,
+    store: Store | None = None,
+    store_path: Path | None = None,
+    api_key: str | None = None,
+    monitor: bool = True,
+) -> EdgeState:
+    backends = dict(backends) if backends is not None else _build_backends(settings)
+    store = store if store is not None else _open_store(store_path)
+    router = Router(settings, backends, store=store)
+    admission = Admission(settings.monitor.max_concurrency, settings.monitor.queue_size)
+    state = EdgeState(router=router, backends=backends, store=store, admission=admission, api_key=api_key)
+
+    async def load_models() -> None:
+        for name, backend in backends.items():
+            load = getattr(backend, "load", None)
+            if load is None:
+                continue
+            try:
+                await load()
+                _log.info("backend ready", backend=name)
+            except Exception as exc:  # keep serving: other deployments, and the monitor retries the load
+                _log.error("backend failed to load", error=classify(exc), backend=name)
+
+    async def start_monitor() -> None:
+        if monitor:
+            state.monitor = Monitor(state)
+            state.monitor.start()
+
+    async def stop_monitor() -> None:
+        if state.monitor is not None:
+            await state.monitor.stop()
+
+    async def close_backends() -> None:
+        for backend in backends.values():
+            for closer in ("aclose", "unload"):
+                fn = getattr(backend, closer, None)
+                if fn is not None:
+                    await fn()
+                    break
+
+    async def close_store() -> None:
+        for name in ("flush", "close"):
+            fn = getattr(store, name, None)
+            if callable(fn):
+                fn()
+
+    state.on_startup += [load_models, start_monitor]
+    state.on_shutdown += [close_store, close_backends, stop_monitor]  # run in reverse: monitor, backends, store
+    return state
+
+
+def make_app(config: Path | None = None, environ: Mapping[str, str] = os.environ) -> Any:
+    settings = load_settings(config, environ)
+    jsonlog.configure_logging(settings.logging.level)
+    state = build_state(settings, api_key=environ.get("LLM_ROUTER_API_KEY") or None)
+    return create_app(state)

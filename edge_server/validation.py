@@ -1,0 +1,214 @@
+"""Validation of the OpenAI-compatible request bodies, into core ChatRequests.
+
+Every problem is an LLM_VAL_* error that names the field (``context["field"]``,
+shown as ``error.param``), so a client learns exactly what to fix. Fields
+this server does not know are ignored, as OpenAI clients send many; fields
+it knows but cannot honour (``n > 1``, tools) are refused, not silently
+dropped. Written by hand rather than with a schema library: the rules are
+few, and the error codes and messages are this product's own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from core import catalogue
+from core.errors import LLMError
+from core.types import ChatRequest, Message
+
+__all__ = ["MAX_BODY_BYTES", "parse_body", "parse_chat", "parse_completion", "parse_responses"]
+
+MAX_BODY_BYTES = 1 << 20  # 1 MiB
+MAX_PROMPT_CHARS = 200_000
+MAX_TOKENS_LIMIT = 32_768
+ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
+
+
+def _err(spec: Any, field: str, message: str, value: Any = None) -> LLMError:
+    ctx: dict[str, Any] = {"field": field}
+    if value is not None:
+        ctx["value"] = value if isinstance(value, (int, float, bool)) else repr(value)[:80]
+    return spec.error(f"{field}: {message}", **ctx)  # type: ignore[no-any-return]
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_BODY_BYTES:
+        raise catalogue.VAL_TOO_LARGE.error(f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", limit=MAX_BODY_BYTES)
+    if not raw.strip():
+        raise catalogue.VAL_MALFORMED.error("request body is empty; expected a JSON object")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise catalogue.VAL_MALFORMED.error(f"request body is not valid JSON: {str(exc)[:120]}") from None
+    if not isinstance(data, dict):
+        raise catalogue.VAL_MALFORMED.error(f"request body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _number(data: Mapping[str, Any], field: str, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False) -> Any:
+    value = data.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise _err(catalogue.VAL_WRONG_TYPE, field, f"must be {'an integer' if integer else 'a number'}", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _err(catalogue.VAL_OUT_OF_RANGE, field, "must be finite", value)
+    if value < lo or value > hi or (lo_open and value == lo):
+        bound = f"({lo:g}, {hi:g}]" if lo_open else f"[{lo:g}, {hi:g}]"
+        raise _err(catalogue.VAL_OUT_OF_RANGE, field, f"must be in {bound}", value)
+    return value
+
+
+def _model(data: Mapping[str, Any]) -> str:
+    model = data.get("model")
+    if model is None:
+        raise _err(catalogue.VAL_MISSING_FIELD, "model", "is required")
+    if not isinstance(model, str):
+        raise _err(catalogue.VAL_WRONG_TYPE, "model", "must be a string", model)
+    if not model.strip() or len(model) > 256:
+        raise _err(catalogue.VAL_OUT_OF_RANGE, "model", "must be a non-empty name of at most 256 characters", model)
+    return model
+
+
+def _content(value: Any, field: str) -> str:
+    """A message's content: a string, or a list of text parts."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        texts = []
+        for i, part in enumerate(value):
+            if not isinstance(part, dict):
+                raise _err(catalogue.VAL_WRONG_TYPE, f"{field}[{i}]", "must be an object")
+            kind = part.get("type")
+            if kind not in ("text", "input_text", "output_text"):
+                raise _err(catalogue.VAL_UNSUPPORTED, f"{field}[{i}].type", "only text parts are supported", kind)
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise _err(catalogue.VAL_WRONG_TYPE, f"{field}[{i}].text", "must be a string", text)
+            texts.append(text)
+        return "".join(texts)
+    raise _err(catalogue.VAL_WRONG_TYPE, field, "must be a string or a list of text parts", value)
+
+
+def _messages(value: Any, field: str = "messages") -> list[Message]:
+    if value is None:
+        raise _err(catalogue.VAL_MISSING_FIELD, field, "is required")
+    if not isinstance(value, list):
+        raise _err(catalogue.VAL_WRONG_TYPE, field, "must be an array of messages", value)
+    if not value:
+        raise _err(catalogue.VAL_EMPTY, field, "must hold at least one message")
+    out = []
+    for i, m in enumerate(value):
+        where = f"{field}[{i}]"
+        if not isinstance(m, dict):
+            raise _err(catalogue.VAL_WRONG_TYPE, where, "must be an object with role and content", m)
+        role = m.get("role")
+        if role is None:
+            raise _err(catalogue.VAL_MISSING_FIELD, f"{where}.role", "is required")
+        if not isinstance(role, str) or role not in ROLES:
+            raise _err(catalogue.VAL_UNSUPPORTED, f"{where}.role", f"must be one of {', '.join(sorted(ROLES))}", role)
+        if "content" not in m and not m.get("tool_calls"):
+            raise _err(catalogue.VAL_MISSING_FIELD, f"{where}.content", "is required")
+        out.append(Message(role, _content(m.get("content"), f"{where}.content")))
+    if not any(m.content.strip() for m in out):
+        raise _err(catalogue.VAL_EMPTY, field, "every message is empty")
+    if sum(len(m.content) for m in out) > MAX_PROMPT_CHARS:
+        raise catalogue.VAL_TOO_LARGE.error(f"{field}: the prompt is longer than {MAX_PROMPT_CHARS} characters", field=field)
+    return out
+
+
+def _sampling(data: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name in max_tokens_fields:
+        n = _number(data, name, 1, MAX_TOKENS_LIMIT, integer=True)
+        if n is not None:
+            params["max_tokens"] = n
+    for name, lo, hi, lo_open in (
+        ("temperature", 0.0, 2.0, False),
+        ("top_p", 0.0, 1.0, True),
+        ("presence_penalty", -2.0, 2.0, False),
+        ("frequency_penalty", -2.0, 2.0, False),
+    ):
+        v = _number(data, name, lo, hi, lo_open=lo_open)
+        if v is not None:
+            params[name] = v
+    seed = _number(data, "seed", -(2**63), 2**63 - 1, integer=True)
+    if seed is not None:
+        params["seed"] = seed
+    stop = data.get("stop")
+    if stop is not None:
+        if isinstance(stop, str):
+            stop = [stop]
+        if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+            raise _err(catalogue.VAL_WRONG_TYPE, "stop", "must be a non-empty string or an array of them", stop)
+        if len(stop) > 4:
+            raise _err(catalogue.VAL_OUT_OF_RANGE, "stop", "at most 4 stop sequences", len(stop))
+        params["stop"] = stop
+    n = _number(data, "n", 1, 128, integer=True)
+    if n not in (None, 1):
+        raise _err(catalogue.VAL_UNSUPPORTED, "n", "only n = 1 is supported", n)
+    for unsupported in ("tools", "functions", "tool_choice", "logprobs", "audio"):
+        if data.get(unsupported):
+            raise _err(catalogue.VAL_UNSUPPORTED, unsupported, "is not supported by this server")
+    return params
+
+
+def _stream(data: Mapping[str, Any]) -> bool:
+    stream = data.get("stream", False)
+    if stream is None:
+        return False
+    if not isinstance(stream, bool):
+        raise _err(catalogue.VAL_WRONG_TYPE, "stream", "must be a boolean", stream)
+    return stream
+
+
+def parse_chat(data: Mapping[str, Any], request_id: str = "") -> tuple[ChatRequest, bool]:
+    """POST /v1/chat/completions → (request, stream)."""
+    model = _model(data)
+    messages = _messages(data.get("messages"))
+    params = _sampling(data, ("max_tokens", "max_completion_tokens"))
+    return ChatRequest(model, messages, params, request_id), _stream(data)
+
+
+def parse_completion(data: Mapping[str, Any], request_id: str = "") -> tuple[ChatRequest, bool]:
+    """POST /v1/completions (a single text prompt) → (request, stream)."""
+    model = _model(data)
+    prompt = data.get("prompt")
+    if prompt is None:
+        raise _err(catalogue.VAL_MISSING_FIELD, "prompt", "is required")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise _err(catalogue.VAL_WRONG_TYPE, "prompt", "must be a string (one prompt per request)", prompt)
+    if not prompt.strip():
+        raise _err(catalogue.VAL_EMPTY, "prompt", "is empty")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise catalogue.VAL_TOO_LARGE.error(f"prompt: longer than {MAX_PROMPT_CHARS} characters", field="prompt")
+    params = _sampling(data, ("max_tokens",))
+    return ChatRequest(model, [Message("user", prompt)], params, request_id, kind="text"), _stream(data)
+
+
+def parse_responses(data: Mapping[str, Any], request_id: str = "") -> tuple[ChatRequest, bool]:
+    """POST /v1/responses, text subset: input (string or messages) and instructions."""
+    model = _model(data)
+    raw = data.get("input")
+    if raw is None:
+        raise _err(catalogue.VAL_MISSING_FIELD, "input", "is required")
+    if isinstance(raw, str):
+        if not raw.strip():
+            raise _err(catalogue.VAL_EMPTY, "input", "is empty")
+        messages = [Message("user", raw)]
+    else:
+        messages = _messages(raw, "input")
+    instructions = data.get("instructions")
+    if instructions is not None:
+        if not isinstance(instructions, str):
+            raise _err(catalogue.VAL_WRONG_TYPE, "instructions", "must be a string", instructions)
+        messages.insert(0, Message("system", instructions))
+    params = _sampling(data, ("max_output_tokens",))
+    return ChatRequest(model, messages, params, request_id), _stream(data)
