@@ -94,7 +94,9 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
     max_leaves=20,
 )
-fields = st.sampled_from(["model", "messages", "max_tokens", "temperature", "top_p", "stop", "stream", "seed", "n", "prompt", "input", "tools"])
+fields = st.sampled_from(
+    ["model", "messages", "max_tokens", "temperature", "top_p", "stop", "stream", "seed", "n", "prompt", "input", "tools"]
+)
 
 
 @given(st.dictionaries(fields, json_values, max_size=8))
