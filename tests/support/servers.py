@@ -80,10 +80,9 @@ class ProcessServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log.read_text()[-3000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
-                    if r.status == 200:
-                        return self
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/health", timeout=1) as r:
+                if r.status == 200:
+                    return self
             time.sleep(0.1)
         raise RuntimeError(f"server did not become healthy: {self.log.read_text()[-3000:]}")
 
