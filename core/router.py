@@ -149,6 +149,7 @@ class Router:
         queue = deque(self.plan(request, alias))
         loop = asyncio.get_running_loop()
         now = _loop_clock(loop)
+        current_task = asyncio.current_task
         watchdogs = self._watchdogs
         if watchdogs is None or watchdogs.loop is not loop:
             watchdogs = self._watchdogs = Watchdogs(loop)
@@ -224,7 +225,7 @@ class Router:
                 tokens = 0
                 error: LLMError | None = None
                 done = False
-                watch = watchdogs.watch(task, cfg.stream.first_token_timeout, cfg.stream.stall_timeout, deadline)
+                watch = watchdogs.watch(current_task() or task, cfg.stream.first_token_timeout, cfg.stream.stall_timeout, deadline)
                 try:
                     # The per-token path: locals only, no lookups that can be hoisted.
                     append = parts.append
@@ -245,10 +246,13 @@ class Router:
                         if text:
                             append(text)
                             yield Delta(text, name)
+                            # The caller may go on iterating from another task (a web
+                            # framework's response task): the watch cancels that one.
+                            watch.task = current_task()  # type: ignore[assignment]
                         watch.since = now()
                     done = True
                 except asyncio.CancelledError:
-                    if watch.fired is None or task.uncancel() > 0:
+                    if watch.fired is None or watch.task.uncancel() > 0:
                         raise
                     error = watch.fired
                 except Exception as exc:  # classified below; nothing escapes unnamed

@@ -25,11 +25,11 @@ __all__ = ["Watch", "Watchdogs"]
 
 
 class Watch:
-    __slots__ = ("_hub", "_task", "first_limit", "stall_limit", "deadline", "since", "first", "fired", "stopped")
+    __slots__ = ("_hub", "task", "first_limit", "stall_limit", "deadline", "since", "first", "fired", "stopped")
 
     def __init__(self, hub: Watchdogs, task: asyncio.Task[Any], first_limit: float, stall_limit: float, deadline: float | None) -> None:
         self._hub = hub
-        self._task = task
+        self.task = task  # the task to cancel: the one iterating the stream now (it can change between tokens)
         self.first_limit = first_limit
         self.stall_limit = stall_limit
         self.deadline = deadline
@@ -59,7 +59,7 @@ class Watch:
         else:
             self.fired = catalogue.STREAM_STALL.error(limit_s=self.stall_limit)
         self.stop()
-        self._task.cancel()
+        self.task.cancel()
 
 
 class Watchdogs:

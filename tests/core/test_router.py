@@ -445,3 +445,24 @@ def test_status_is_json_ready() -> None:
     status = json.loads(json.dumps(router.status()))
     assert status["deployments"]["a"]["breaker"] == "closed"
     assert status["hints"][0]["success_count"] == 1
+
+
+def test_a_stream_iterated_from_another_task_is_watched_in_that_task() -> None:
+    """Web frameworks take the first event in the request task and the rest in a response task."""
+    a = ScriptedBackend([Script(answer=ANSWER, stall_after=3)])
+    b = ScriptedBackend([Script(answer=ANSWER)])
+
+    async def main(loop: VirtualTimeLoop) -> list[StreamEvent]:
+        s = make_settings({"a": {}, "b": {}}, {"chat": {"deployments": ["a", "b"]}}, stream={"stall_timeout": 2})
+        router = Router(s, {"a": a, "b": b}, clock=loop.clock)
+        stream = router.stream(request())
+        first = await stream.__anext__()
+
+        async def rest() -> list[StreamEvent]:
+            return [first] + [ev async for ev in stream]
+
+        return await asyncio.ensure_future(rest())  # the first task must not be cancelled by the stall
+
+    events = run_virtual(main)
+    assert visible_text(events) == ANSWER
+    assert [e.error.code for e in events if isinstance(e, Switch)] == [catalogue.STREAM_STALL.code]
