@@ -72,6 +72,7 @@ class ProcessServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120) -> ProcessServer:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edge_server", "--port", str(self.port), *self.args], cwd=REPO, env=self.env, stdout=out, stderr=out
