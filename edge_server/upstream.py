@@ -415,7 +415,8 @@ class UpstreamBackend:
     # --- the Backend protocol ---------------------------------------------------------
 
     async def stream(self, request: BackendRequest) -> AsyncIterator[BackendChunk]:
-        endpoint = request.endpoint or request.deployment.endpoint
+        # A raw text prompt (the completions API) goes to the upstream's completions endpoint.
+        endpoint = "completions" if request.kind == "text" else request.endpoint or request.deployment.endpoint
         key = None
         response: httpx.Response | None = None
         try:
@@ -513,7 +514,10 @@ class UpstreamBackend:
             body["stream"] = True
             return body
         if endpoint == "completions":
-            body["prompt"] = completion_prompt(request.messages, request.prefix)
+            if request.kind == "text":
+                body["prompt"] = "".join(m.content for m in request.messages) + request.prefix
+            else:
+                body["prompt"] = completion_prompt(request.messages, request.prefix)
         else:
             messages = _with_prefix(request.messages, request.prefix)
             body["messages"] = messages
