@@ -13,7 +13,7 @@ import contextlib
 import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +129,9 @@ async def _start(state: EdgeState, creq: ChatRequest) -> tuple[AsyncIterator[Str
     return events, first, started
 
 
-async def _events(state: EdgeState, events: AsyncIterator[StreamEvent], first: StreamEvent, started: float) -> AsyncIterator[StreamEvent]:
+async def _events(
+    state: EdgeState, events: AsyncIterator[StreamEvent], first: StreamEvent, started: float
+) -> AsyncGenerator[StreamEvent, None]:
     """All events of an admitted request; the admission slot is freed when it ends or the client leaves."""
     try:
         yield first
@@ -144,16 +146,17 @@ async def _complete(state: EdgeState, creq: ChatRequest) -> tuple[str, Done, lis
     events, first, started = await _start(state, creq)
     parts: list[str] = []
     notes: list[dict[str, Any]] = []
-    async for ev in _events(state, events, first, started):
-        if isinstance(ev, Delta):
-            parts.append(ev.text)
-        elif isinstance(ev, Restart):
-            parts.clear()
-            notes.append(_x_llm(ev))
-        elif isinstance(ev, Switch):
-            notes.append(_x_llm(ev))
-        elif isinstance(ev, Done):
-            return "".join(parts), ev, notes
+    async with contextlib.aclosing(_events(state, events, first, started)) as stream:  # frees the slot at once
+        async for ev in stream:
+            if isinstance(ev, Delta):
+                parts.append(ev.text)
+            elif isinstance(ev, Restart):
+                parts.clear()
+                notes.append(_x_llm(ev))
+            elif isinstance(ev, Switch):
+                notes.append(_x_llm(ev))
+            elif isinstance(ev, Done):
+                return "".join(parts), ev, notes
     raise catalogue.CORE_INTERNAL.error("the answer ended without its end event")
 
 
