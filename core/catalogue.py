@@ -76,6 +76,17 @@ CORE_INTERNAL = _e("CORE", 6, E, "internal_error", "An unexpected internal error
 CORE_CANCELLED = _e(
     "CORE", 7, I, "cancelled", "The request was cancelled by the caller.", retryable=False, http=499, recovery=R.ABORT, blames_backend=False
 )
+CORE_SHUTTING_DOWN = _e(
+    "CORE",
+    8,
+    W,
+    "shutting_down",
+    "The server is shutting down; the answer was ended before it finished.",
+    retryable=True,
+    http=503,
+    recovery=R.ABORT,
+    blames_backend=False,
+)
 
 # --- MODEL ----------------------------------------------------------------
 MODEL_NOT_FOUND = _e(

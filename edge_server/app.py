@@ -9,6 +9,7 @@ status — never a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import time
@@ -51,6 +52,27 @@ class EdgeState:
     monitor: Any = None  # edge_server.monitor.Monitor, when running
     on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Shutting down: answers still streaming `drain_seconds` after it began are
+    # ended cleanly (a coded error event, then the end marker), not cut when the
+    # server's own grace period runs out.
+    drain_seconds: float = 7.0
+    draining: bool = False
+    ending: bool = False
+    streams: set[asyncio.Task[Any]] = field(default_factory=set)
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def begin_drain(self) -> None:
+        """Called from the signal handler (any thread)."""
+        if self.draining or self.loop is None:
+            return
+        self.draining = True
+        loop = self.loop
+        loop.call_soon_threadsafe(loop.call_later, self.drain_seconds, self._end_streams)
+
+    def _end_streams(self) -> None:
+        self.ending = True
+        for task in list(self.streams):
+            task.cancel()
 
 
 # --- errors -------------------------------------------------------------------
@@ -160,6 +182,23 @@ async def _complete(state: EdgeState, creq: ChatRequest) -> tuple[str, Done, lis
     raise catalogue.CORE_INTERNAL.error("the answer ended without its end event")
 
 
+async def _drainable(state: EdgeState, body: AsyncIterator[bytes], ending: Callable[[], list[bytes]]) -> AsyncIterator[bytes]:
+    """A response stream the server can end cleanly when it shuts down (see EdgeState.begin_drain)."""
+    task = asyncio.current_task()
+    assert task is not None
+    state.streams.add(task)
+    try:
+        async for data in body:
+            yield data
+    except asyncio.CancelledError:
+        if not state.ending or task.uncancel() > 0:
+            raise
+        for data in ending():
+            yield data
+    finally:
+        state.streams.discard(task)
+
+
 def _incomplete_error(done: Done, partial: str, rid: str) -> JSONResponse:
     err = done.error or catalogue.STREAM_INCOMPLETE.error()
     return error_response(err, rid, {"incomplete": True, "partial_text": partial, "deployment": done.deployment})
@@ -205,7 +244,12 @@ async def _serve_openai(request: Request, creq: ChatRequest, stream: bool, shape
             _log.error("stream failed", error=err, request_id=rid)
             yield fmt.sse(fmt.error_body(err, rid))
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    def ending() -> list[bytes]:
+        return [fmt.sse(fmt.error_body(catalogue.CORE_SHUTTING_DOWN.error(), rid)), b"data: [DONE]\n\n"]
+
+    return StreamingResponse(
+        _drainable(state, body(), ending), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 def _include_usage(data: Mapping[str, Any]) -> bool:
@@ -281,7 +325,10 @@ async def responses(request: Request) -> Response:
             _log.error("stream failed", error=err, request_id=rid)
             yield event("error", fmt.error_body(err, rid))
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    def ending() -> list[bytes]:
+        return [fmt.sse({"type": "error", **fmt.error_body(catalogue.CORE_SHUTTING_DOWN.error(), rid)}, event="error")]
+
+    return StreamingResponse(_drainable(state, body(), ending), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 async def models(request: Request) -> Response:

@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from core import catalogue
 from core.config import Settings
@@ -150,8 +151,29 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {err.code}: {err.message}", file=sys.stderr)
         return 2
     print(f"llm-runner-router: serving on http://{args.host}:{args.port}  (OpenAI API at /v1, status at /api/status)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    _DrainingServer(config, app.state.edge).run()
     return 0
+
+
+class _DrainingServer:
+    """uvicorn's Server, telling the app when shutdown begins.
+
+    uvicorn stops accepting, waits up to timeout_graceful_shutdown for open
+    connections, then cancels them. Knowing when that wait starts lets the
+    app end answers that would not finish in time with a clean, coded error
+    event instead of a cut connection.
+    """
+
+    def __new__(cls, config: Any, state: Any) -> Any:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                state.begin_drain()
+                super().handle_exit(sig, frame)
+
+        return Server(config)
 
 
 def add_serve_options(parser: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ With no configuration file it serves the embedded default model
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -110,6 +111,9 @@ def build_state(
     admission = Admission(settings.monitor.max_concurrency, settings.monitor.queue_size)
     state = EdgeState(router=router, backends=backends, store=store, admission=admission, api_key=api_key)
 
+    async def remember_loop() -> None:
+        state.loop = asyncio.get_running_loop()
+
     async def load_models() -> None:
         for name, backend in backends.items():
             load = getattr(backend, "load", None)
@@ -144,7 +148,7 @@ def build_state(
             if callable(fn):
                 fn()
 
-    state.on_startup += [load_models, start_monitor]
+    state.on_startup += [remember_loop, load_models, start_monitor]
     state.on_shutdown += [close_store, close_backends, stop_monitor]  # run in reverse: monitor, backends, store
     return state
 

@@ -257,3 +257,72 @@ def test_corrupt_database_is_set_aside_and_rebuilt(model_path: Path, tmp_path: P
         assert r.status_code == 200
         assert "LLM_CORE_002_E" in proc.log.read_text()
     assert list(data.glob("router.db.corrupt-*"))
+
+
+def test_client_disconnect_cancels_local_generation(server: ProcessServer) -> None:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Write a long story about a fox."}],
+        "max_tokens": 1500,
+        "stream": True,
+    }
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=120) as r:
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                break  # leave after the first token
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status = httpx.get(server.url + "/api/status").json()
+        if status["queue"]["active"] == 0 and status["deployments"]["local-smollm2"]["inflight"] == 0:
+            break
+        time.sleep(0.1)
+    assert status["queue"]["active"] == 0 and status["deployments"]["local-smollm2"]["inflight"] == 0
+    # The model is free again at once: a new request is answered without waiting for 1500 tokens.
+    t0 = time.monotonic()
+    r2 = httpx.post(
+        server.url + "/v1/chat/completions",
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+        timeout=120,
+    )
+    assert r2.status_code == 200 and time.monotonic() - t0 < 10
+
+
+def test_graceful_shutdown_finishes_the_running_answer(model_path: Path, tmp_path: Path) -> None:
+    import threading
+
+    env = {"LLM_ROUTER_DATA_DIR": str(tmp_path / "data"), "LLM_ROUTER_MODELS_DIR": str(model_path.parent)}
+    proc = ProcessServer([], env).start()
+    quick = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    assert httpx.post(proc.url + "/v1/chat/completions", json=quick, timeout=120).status_code == 200
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Tell me about foxes."}],
+        "max_tokens": 60,
+        "stream": True,
+        "temperature": 0,
+    }
+    lines: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        with httpx.stream("POST", proc.url + "/v1/chat/completions", json=body, timeout=120) as r:
+            for line in r.iter_lines():
+                lines.append(line)
+                started.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert started.wait(60)
+    # SIGTERM while the answer is streaming. uvicorn shuts down gracefully, then re-raises
+    # the signal, so the exit status is -15 (or 0).
+    assert proc.stop() in (0, -15)
+    reader.join(60)
+    # Finished, or (when it would not finish in time) ended with a coded error event: never cut.
+    assert [x for x in lines if x][-1] == "data: [DONE]"
+    last = [json.loads(x[5:]) for x in lines if x.startswith("data: {")][-1]
+    assert last.get("x_llm", {}).get("status") == "complete" or last["error"]["code"] == "LLM_CORE_008_W"
+    # The store was flushed on the way out: what was learned is remembered.
+    proc.start()
+    hints = httpx.get(proc.url + "/api/status").json()["hints"]
+    assert hints and hints[0]["success_count"] >= 1
+    proc.stop()
