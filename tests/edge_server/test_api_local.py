@@ -224,23 +224,29 @@ deployments = ["up", "local"]
         )
         env = {"LLM_ROUTER_DATA_DIR": str(tmp_path / "data")}
         proc = ProcessServer(["--config", str(config)], env).start()
-        body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0}
-        upstream.set_faults([fp.unavailable()])
-        for _ in range(3):
-            assert httpx.post(proc.url + "/v1/chat/completions", json=body, timeout=120).status_code == 200  # served by local
-        state = httpx.get(proc.url + "/api/status").json()
-        assert state["deployments"]["up"]["breaker"] == "open"
-        time.sleep(0.5)  # committed within 50 ms of being learned
-        proc.kill9()
-        proc.start()
-        after = httpx.get(proc.url + "/api/status").json()
-        assert after["deployments"]["up"]["breaker"] == "open"
-        hints = {h["provider"]: h for h in after["hints"]}
-        assert hints["up"]["error_count"] == 3 and hints["local"]["success_count"] == 3
-        proc.stop()  # graceful: flushes
-        proc.start()
-        assert httpx.get(proc.url + "/api/status").json()["deployments"]["up"]["breaker"] == "open"
-        proc.stop()
+        try:
+            _persistence_checks(proc, upstream)
+        finally:
+            proc.stop()
+
+
+def _persistence_checks(proc: ProcessServer, upstream: fp.FaultProvider) -> None:
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0}
+    upstream.set_faults([fp.unavailable()])
+    for _ in range(3):
+        assert httpx.post(proc.url + "/v1/chat/completions", json=body, timeout=120).status_code == 200  # served by local
+    state = httpx.get(proc.url + "/api/status").json()
+    assert state["deployments"]["up"]["breaker"] == "open"
+    time.sleep(0.5)  # committed within 50 ms of being learned
+    proc.kill9()
+    proc.start()
+    after = httpx.get(proc.url + "/api/status").json()
+    assert after["deployments"]["up"]["breaker"] == "open"
+    hints = {h["provider"]: h for h in after["hints"]}
+    assert hints["up"]["error_count"] == 3 and hints["local"]["success_count"] == 3
+    proc.stop()  # graceful: flushes
+    proc.start()
+    assert httpx.get(proc.url + "/api/status").json()["deployments"]["up"]["breaker"] == "open"
 
 
 def test_corrupt_database_is_set_aside_and_rebuilt(model_path: Path, tmp_path: Path) -> None:
@@ -288,10 +294,17 @@ def test_client_disconnect_cancels_local_generation(server: ProcessServer) -> No
 
 
 def test_graceful_shutdown_finishes_the_running_answer(model_path: Path, tmp_path: Path) -> None:
-    import threading
-
     env = {"LLM_ROUTER_DATA_DIR": str(tmp_path / "data"), "LLM_ROUTER_MODELS_DIR": str(model_path.parent)}
     proc = ProcessServer([], env).start()
+    try:
+        _graceful_shutdown_checks(proc)
+    finally:
+        proc.stop()
+
+
+def _graceful_shutdown_checks(proc: ProcessServer) -> None:
+    import threading
+
     quick = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
     assert httpx.post(proc.url + "/v1/chat/completions", json=quick, timeout=120).status_code == 200
     body = {
@@ -325,4 +338,3 @@ def test_graceful_shutdown_finishes_the_running_answer(model_path: Path, tmp_pat
     proc.start()
     hints = httpx.get(proc.url + "/api/status").json()["hints"]
     assert hints and hints[0]["success_count"] >= 1
-    proc.stop()
