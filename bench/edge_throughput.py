@@ -86,6 +86,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _docs  # noqa: E402
 
 from edge_server import llamacpp as _llamacpp  # noqa: E402
 from edge_server.llamacpp import DEFAULT_TOP_P, LlamaCppBackend  # noqa: E402
@@ -852,14 +855,7 @@ def doc_section(res: dict[str, Any], command: str) -> str:
 
 
 def update_doc(section: str, path: Path = DOC) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start, end = text.find(DOC_START), text.find(DOC_END)
-    if start != -1 and end > start:
-        text = text[:start] + section + text[end + len(DOC_END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    _docs.update_section(section, DOC_START, DOC_END, path)
 
 
 # --- profile: where the server's time per token goes ------------------------------------------------------
