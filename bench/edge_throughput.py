@@ -728,7 +728,7 @@ def run(
         "noisy_pair_retries": {"max_per_pair": max_retries, "only_within_s": retry_budget_s},
         "inprocess": "llama_cpp.Llama(model_path, n_ctx, n_threads, n_threads_batch, seed=0) + Jinja2ChatFormatter; "
         + ("edge_server.llamacpp._cold_prefill (as the backend does for greedy requests), then " if _COLD_PREFILL else "")
-        + "create_completion(tokens, stream=True) under a threading.Lock",
+        + "create_completion(tokens, stream=True) under a threading.Lock, each generation on a thread of its own",
         "cold_prefill_both_sides": _COLD_PREFILL is not None,
         "timing": "time.perf_counter; TTFT = first text chunk - issue; decode = (completion_tokens - 1) / (last text chunk - first); "
         "c=1: median per-request decode tok/s per round; c=4: completion tokens / batch wall time; medians over rounds; "
@@ -839,10 +839,16 @@ def doc_section(res: dict[str, Any], command: str) -> str:
     if cpu:
         lines += [
             "",
-            "CPU per streamed token while the server side ran: server event-loop thread "
-            f"{_fmt(cpu['server_loop_thread_cpu_us_per_token'])} µs "
-            f"(HTTP, router, SSE/JSON), whole server process {_fmt(cpu['server_process_cpu_us_per_token'])} µs, "
-            f"HTTP client {_fmt(cpu['client_cpu_us_per_token'])} µs.",
+            "Where the difference goes: per streamed token, the server's event-loop thread (thread-to-loop hop, router, "
+            f"Starlette, SSE/JSON, h11, socket) used {_fmt(cpu['server_loop_thread_cpu_us_per_token'])} µs of CPU and the "
+            f"HTTP client {_fmt(cpu['client_cpu_us_per_token'])} µs, on a machine whose {m['cpu_affinity']} CPUs llama.cpp's "
+            f"{m['n_threads']} threads already fill; the loop's Python work also contends for the GIL with the generating "
+            "thread. `python bench/edge_throughput.py --profile` breaks the loop's cost down by layer (no model needed).",
+            "",
+            "The in-process side runs each generation on a thread of its own, as `LlamaCppBackend` does: llama.cpp is "
+            "built with OpenMP here, every thread that has run a decode keeps an OpenMP team alive, and once more threads "
+            "are managed than there are CPUs, libgomp sleeps at barriers instead of spinning and decoding runs at half speed "
+            "or worse.",
         ]
     lines += [
         "",
@@ -1117,6 +1123,20 @@ def print_profile(res: dict[str, Any]) -> None:
 # --- main ------------------------------------------------------------------------------------------
 
 
+def _shown_args(argv: Sequence[str]) -> list[str]:
+    """The arguments that shaped the measurement: without where the output went (--out, --samples)."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--out", "--samples"):
+            skip = True
+        elif not arg.startswith(("--out=", "--samples=")):
+            shown.append(arg)
+    return shown
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1175,7 +1195,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_budget_s=plan["retry_budget_s"],
         progress=lambda msg: print(msg, flush=True),
     )
-    command = "python bench/edge_throughput.py" + (" " + " ".join(argv) if argv else "")
+    command = "python bench/edge_throughput.py" + (" " + " ".join(_shown_args(argv)) if _shown_args(argv) else "")
     res["meta"]["mode"] = "quick" if args.quick else "full"
     res["meta"]["command"] = command
     samples = res.pop("_samples")

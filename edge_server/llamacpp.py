@@ -330,7 +330,29 @@ class LlamaCppBackend:
         if self._lock.locked() and time.monotonic() - self._progress < BUSY_IS_HEALTHY_S:
             return True  # busy generating, and tokens are coming: probing would only wait in line
         try:
-            await asyncio.to_thread(self._probe)
+            # A throwaway thread, not asyncio.to_thread: llama.cpp's OpenMP keeps worker
+            # threads per calling thread, and a long-lived pool thread that once decoded
+            # halves later decode speed here (bench/edge_throughput.py, finding 1).
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+
+            def settle(exc: BaseException | None) -> None:
+                if not done.done():
+                    if exc is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(exc)
+
+            def probe() -> None:
+                try:
+                    self._probe()
+                except BaseException as exc:
+                    loop.call_soon_threadsafe(settle, exc)
+                else:
+                    loop.call_soon_threadsafe(settle, None)
+
+            threading.Thread(target=probe, name="llamacpp-probe", daemon=True).start()
+            await done
         except Exception:
             return False
         return True
