@@ -363,8 +363,7 @@ class RouterMetrics:
         self._error_times.clear()
         for reservoir in self._reservoirs.values():
             reservoir.clear()  # in place: handles hold these deques
-        if hasattr(self, "_ttft_recent"):
-            self._ttft_recent.clear()
+        self._ttft_recent.clear()
         now = self._clock.now()
         for breaker in self._breakers.values():
             breaker.zero(now)

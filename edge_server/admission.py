@@ -55,13 +55,15 @@ class Admission:
             await waiter  # resolved by release(): the slot is handed over, `active` unchanged
         except BaseException:
             if waiter.done() and not waiter.cancelled():
-                self.release(0.0)  # handed a slot just as we gave up: pass it on
+                self.release(None)  # handed a slot just as we gave up: pass it on
             raise
         finally:
             self.waiting -= 1
 
-    def release(self, duration: float) -> None:
-        self._durations.append(duration)
+    def release(self, duration: float | None) -> None:
+        """Free a slot (handing it to the next waiter); ``duration`` feeds the Retry-After estimate."""
+        if duration is not None:
+            self._durations.append(duration)
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

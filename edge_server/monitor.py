@@ -172,7 +172,7 @@ class Monitor:
     def _adjust_timeouts(self) -> dict[str, Any] | None:
         router = self.state.router
         base = self.base_stream.first_token_timeout
-        samples = [s for s in self._ttft_samples() if s > 0]
+        samples = [s for s in self.state.router.metrics.recent_ttft() if s > 0]
         if len(samples) < 20:
             return None
         samples.sort()
@@ -184,9 +184,6 @@ class Monitor:
         stream = dataclasses.replace(router.settings.stream, first_token_timeout=round(target, 3))
         router.settings = dataclasses.replace(router.settings, stream=stream)
         return self._record("adjust_timeouts", "ok", first_token_timeout=stream.first_token_timeout, p95_ttft_s=round(p95, 4))
-
-    def _ttft_samples(self) -> list[float]:
-        return self.state.router.metrics.recent_ttft()
 
     def _update_degradation(self) -> dict[str, Any] | None:
         pressure = self.state.admission.pressure
