@@ -1,0 +1,379 @@
+"""Make the browser's two ONNX variants from the builder's float32 graph and the GGUF's own blocks.
+
+Runs inside the model-build environment (.cache/model-venv: onnx, gguf, numpy);
+build/browser_model.py drives it. Input: onnxruntime-genai's float32 decoder
+(GroupQueryAttention + KV cache) built from the GGUF dequantized to float32.
+Its weights are then replaced by the GGUF's quantized blocks, exactly (never
+re-quantized: the builder's own int4 re-quantization agrees on only 10 of 96
+greedy tokens):
+
+- ``webgpu``: MatMulNBits with 4-bit weights and uint8 zero points of 0 (the
+  only zero-point form the WebGPU EP takes); Q4_1's per-block minimum is added
+  back by a small block-sum MatMul. Embedding and LM head (tied, Q8_0):
+  GatherBlockQuantized / 8-bit MatMulNBits.
+- ``wasm``: plain float32 MatMul (onnxruntime-web's WASM MatMulNBits is ~8x
+  slower than its float32 MatMul), but what is shipped is the 4-bit blocks
+  (``weights.q4``) plus ``layout.json``; the page dequantizes them while the
+  session reads its external data (web/src/engine/weights.js). The tied
+  embedding is kept once and the LM head uses it through Gemm(transB), so no
+  transposed copy is folded at load.
+
+Both: logits for the last position only (a prompt's other positions are never
+sampled; this saves the LM head on every prompt token), and the KV head
+dimension fixed to 64 (the builder leaves it symbolic, which some runtimes read
+as 0).
+
+    python build/onnx_variants.py --gguf G --fp32 DIR --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from gguf import GGMLQuantizationType, GGUFReader
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import wasm_weights  # noqa: E402  (sibling module, run as a script)
+
+N_HEAD, N_KV_HEAD, HEAD_DIM = 9, 3, 64
+DATA_FILE = "model.onnx.data"
+ALIGN = 64
+LAST_HIDDEN = "/model/layers.30/final_norm_layernorm/output_0"
+ONNX_IR_VERSION = 10  # onnx 1.23 writes 14, which onnxruntime 1.31 refuses
+
+
+def _rope_perm(rows: int, heads: int) -> np.ndarray:
+    """llama.cpp's converter permutes q/k rows for its RoPE; undo it (the builder's undo_permute)."""
+    return np.arange(rows).reshape(heads, rows // heads // 2, 2).swapaxes(1, 2).reshape(rows)
+
+
+class Source:
+    """The GGUF's tensors as raw block rows (rows are independent, so they permute and concatenate as bytes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.tensors = {t.name: t for t in GGUFReader(str(path)).tensors}
+
+    def rows(self, name: str, kind: GGMLQuantizationType, perm: np.ndarray | None = None) -> np.ndarray:
+        t = self.tensors[name]
+        if t.tensor_type != kind:
+            raise SystemExit(f"{name}: expected {kind.name}, the GGUF has {t.tensor_type.name}")
+        raw = np.asarray(t.data)
+        return raw[perm] if perm is not None else raw
+
+    def layer_weight(self, initializer: str) -> np.ndarray:
+        """Q4_1 block rows [N, K/32*20] for a builder weight name like model.layers.3.mlp.up_proj.MatMul.weight."""
+        parts = initializer.split(".")
+        layer, kind = int(parts[2]), parts[4]
+        q4 = GGMLQuantizationType.Q4_1
+        if kind == "qkv_proj":
+            return np.concatenate(
+                [
+                    self.rows(f"blk.{layer}.attn_q.weight", q4, _rope_perm(N_HEAD * HEAD_DIM, N_HEAD)),
+                    self.rows(f"blk.{layer}.attn_k.weight", q4, _rope_perm(N_KV_HEAD * HEAD_DIM, N_KV_HEAD)),
+                    self.rows(f"blk.{layer}.attn_v.weight", q4),
+                ]
+            )
+        gguf_name = {"o_proj": "attn_output", "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}[kind]
+        return self.rows(f"blk.{layer}.{gguf_name}.weight", q4)
+
+    def embedding(self) -> np.ndarray:
+        return self.rows("token_embd.weight", GGMLQuantizationType.Q8_0)
+
+
+def _is_layer_matmul(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> bool:
+    return node.op_type == "MatMul" and node.input[1] in inits and node.input[1].startswith("model.layers.")
+
+
+def _split_q4_1(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Block rows -> (d [N, nb], m [N, nb], q [N, nb, 32] in 0..15)."""
+    n = rows.shape[0]
+    blocks = rows.reshape(n, -1, 20)
+    d = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    m = blocks[..., 2:4].copy().view(np.float16)[..., 0].astype(np.float32)
+    nibbles = blocks[..., 4:]
+    return d, m, np.concatenate([nibbles & 0x0F, nibbles >> 4], axis=-1)
+
+
+def _pack4(q: np.ndarray) -> np.ndarray:
+    """MatMulNBits packing: element 2i in the low nibble, 2i+1 in the high."""
+    return (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
+
+
+def _last_position(nodes: list[onnx.NodeProto]) -> str:
+    """Slice the final hidden state to its last position; returns the new tensor's name."""
+    nodes.append(
+        helper.make_node("Slice", [LAST_HIDDEN, "last_starts", "last_ends", "last_axes"], ["/lm_head/last"], name="/lm_head/SliceLast")
+    )
+    return "/lm_head/last"
+
+
+def _common_initializers() -> list[onnx.TensorProto]:
+    return [
+        numpy_helper.from_array(np.array([-1], dtype=np.int64), "last_starts"),
+        numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "last_ends"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "last_axes"),
+        numpy_helper.from_array(np.array([-1], dtype=np.int64), "axes_last"),
+    ]
+
+
+def _fix_shapes(graph: onnx.GraphProto) -> None:
+    for value in list(graph.input) + list(graph.output):
+        dims = value.type.tensor_type.shape.dim
+        for dim in dims:
+            if dim.dim_param == "kv_cache_dim":
+                dim.ClearField("dim_param")
+                dim.dim_value = HEAD_DIM
+        if value.name == "logits":
+            dims[1].ClearField("dim_param")
+            dims[1].dim_value = 1
+    del graph.value_info[:]  # stale annotations of the replaced nodes
+
+
+def build_webgpu(fp32: onnx.ModelProto, src: Source) -> onnx.ModelProto:
+    model = onnx.ModelProto()
+    model.CopyFrom(fp32)
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    new_inits = _common_initializers()
+    drop = {"lm_head.MatMul.weight"}
+    nodes: list[onnx.NodeProto] = []
+    emb = src.embedding()  # Q8_0 rows [V, nb*34]
+    vocab, nb_e = emb.shape[0], emb.shape[1] // 34
+    blocks = emb.reshape(vocab, nb_e, 34)
+    emb_d = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    emb_q = (blocks[..., 2:].copy().view(np.int8).astype(np.int16) + 128).astype(np.uint8)  # 8-bit default zero point 128
+    new_inits += [
+        numpy_helper.from_array(emb_q, "embed.q8"),
+        numpy_helper.from_array(emb_d, "embed.scales"),
+        numpy_helper.from_array(np.array([vocab, nb_e * 32], dtype=np.int64), "embed.shape"),
+    ]
+    for node in graph.node:
+        if _is_layer_matmul(node, inits):
+            name = node.input[1]
+            d, m, q = _split_q4_1(src.layer_weight(name))
+            n, nb = d.shape
+            base = name.removesuffix(".weight")
+            new_inits += [
+                numpy_helper.from_array(_pack4(q), base + ".q4"),
+                numpy_helper.from_array(d, base + ".scales"),
+                numpy_helper.from_array(np.zeros((n, (nb + 1) // 2), dtype=np.uint8), base + ".zp0"),
+                numpy_helper.from_array(np.ascontiguousarray(m.T), base + ".minsT"),
+                numpy_helper.from_array(np.array([0, 0, nb, 32], dtype=np.int64), base + ".blocks"),
+            ]
+            # x.W^T = sum_b d_b (q_b . x_b) + m_b sum(x_b): MatMulNBits for the first term, a block-sum MatMul for the second.
+            nodes += [
+                helper.make_node(
+                    "MatMulNBits",
+                    [node.input[0], base + ".q4", base + ".scales", base + ".zp0"],
+                    [base + "/nbits"],
+                    name=base + "/MatMulNBits",
+                    domain="com.microsoft",
+                    K=nb * 32,
+                    N=n,
+                    bits=4,
+                    block_size=32,
+                ),
+                helper.make_node("Reshape", [node.input[0], base + ".blocks"], [base + "/xb"], name=base + "/Blocks"),
+                helper.make_node("ReduceSum", [base + "/xb", "axes_last"], [base + "/xs"], name=base + "/BlockSum", keepdims=0),
+                helper.make_node("MatMul", [base + "/xs", base + ".minsT"], [base + "/min"], name=base + "/MinMatMul"),
+                helper.make_node("Add", [base + "/nbits", base + "/min"], list(node.output), name=base + "/AddMin"),
+            ]
+            drop.add(name)
+        elif node.op_type == "Transpose" and node.input[0] == "lm_head.MatMul.weight":
+            continue
+        elif node.name == "/model/embed_tokens/Gather":
+            # MatMulNBits takes the blocks as [V, nb, 32]; GatherBlockQuantized wants [V, K].
+            nodes.append(helper.make_node("Reshape", ["embed.q8", "embed.shape"], ["embed.q8_2d"], name="/model/embed_tokens/Reshape"))
+            nodes.append(
+                helper.make_node(
+                    "GatherBlockQuantized",
+                    ["embed.q8_2d", node.input[1], "embed.scales"],
+                    list(node.output),
+                    name="/model/embed_tokens/GatherBlockQuantized",
+                    domain="com.microsoft",
+                    bits=8,
+                    block_size=32,
+                    gather_axis=0,
+                    quantize_axis=1,
+                )
+            )
+        elif node.name == "/lm_head/MatMul":
+            last = _last_position(nodes)
+            nodes.append(
+                helper.make_node(
+                    "MatMulNBits",
+                    [last, "embed.q8", "embed.scales"],
+                    ["logits"],
+                    name="/lm_head/MatMulNBits",
+                    domain="com.microsoft",
+                    K=nb_e * 32,
+                    N=vocab,
+                    bits=8,
+                    block_size=32,
+                )
+            )
+        else:
+            nodes.append(node)
+    _replace(graph, nodes, [i for i in graph.initializer if i.name not in drop] + new_inits)
+    return model
+
+
+def build_wasm(fp32: onnx.ModelProto, src: Source, fp32_dir: Path) -> tuple[onnx.ModelProto, bytes, dict[str, Any]]:
+    """The float32 graph whose external data is described by a layout over packed blocks."""
+    model = onnx.ModelProto()
+    model.CopyFrom(fp32)
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    nodes: list[onnx.NodeProto] = []
+    packed = bytearray()
+    layout: dict[str, Any] = {"data_file": DATA_FILE, "tensors": []}
+    offset = 0
+    externals: list[onnx.TensorProto] = []
+
+    def add(name: str, kind: str, raw: np.ndarray, rows: int, cols: int, transpose: bool) -> None:
+        nonlocal offset
+        size = rows * cols * 4
+        layout["tensors"].append(
+            {
+                "name": name,
+                "offset": offset,
+                "bytes": size,
+                "kind": kind,
+                "src_offset": len(packed),
+                "rows": rows,
+                "cols": cols,
+                "transpose": transpose,
+            }
+        )
+        packed.extend(raw.tobytes())
+        packed.extend(b"\0" * (-len(packed) % 4))
+        dims = [cols, rows] if transpose else [rows, cols]
+        externals.append(_external(name, dims, offset, size))
+        offset += size + (-size % ALIGN)
+
+    emb = src.embedding()
+    vocab, hidden = emb.shape[0], emb.shape[1] // 34 * 32
+    add("model.embed_tokens.weight", "q8_0", emb, vocab, hidden, transpose=False)
+    for node in graph.node:
+        if _is_layer_matmul(node, inits):
+            rows = src.layer_weight(node.input[1])
+            k, n = inits[node.input[1]].dims
+            add(node.input[1], "q4_1", rows, n, k, transpose=True)
+            nodes.append(node)
+        elif node.op_type == "Transpose" and node.input[0] == "lm_head.MatMul.weight":
+            continue
+        elif node.name == "/model/embed_tokens/Gather":
+            nodes.append(helper.make_node("Gather", ["model.embed_tokens.weight", node.input[1]], list(node.output), name=node.name))
+        elif node.name == "/lm_head/MatMul":
+            last = _last_position(nodes)
+            nodes += [
+                helper.make_node("Squeeze", [last, "last_axes"], ["/lm_head/last2d"], name="/lm_head/Squeeze"),
+                helper.make_node(
+                    "Gemm", ["/lm_head/last2d", "model.embed_tokens.weight"], ["/lm_head/gemm"], name="/lm_head/Gemm", transB=1
+                ),
+                helper.make_node("Unsqueeze", ["/lm_head/gemm", "last_axes"], ["logits"], name="/lm_head/Unsqueeze"),
+            ]
+        else:
+            nodes.append(node)
+    quantized = {e["name"] for e in layout["tensors"]} | {"lm_head.MatMul.weight"}
+    for init in graph.initializer:  # norms, rotary caches: shipped as they are
+        if init.name in quantized:
+            continue
+        array = numpy_helper.to_array(init, base_dir=str(fp32_dir)) if _is_external(init) else numpy_helper.to_array(init)
+        if array.dtype != np.float32 or array.size < 16:
+            externals.append(numpy_helper.from_array(array, init.name))  # small constants stay inside the graph
+            continue
+        flat = array.reshape(1, -1) if array.ndim == 1 else array.reshape(array.shape[0], -1)
+        add(init.name, "f32", np.ascontiguousarray(flat), flat.shape[0], flat.shape[1], transpose=False)
+        externals[-1].ClearField("dims")
+        externals[-1].dims.extend(array.shape)
+    layout["total_bytes"] = offset
+    _replace(graph, nodes, externals + _common_initializers())
+    return model, bytes(packed), layout
+
+
+def _external(name: str, dims: list[int], offset: int, size: int) -> onnx.TensorProto:
+    t = onnx.TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims, data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", DATA_FILE), ("offset", str(offset)), ("length", str(size))):
+        entry = t.external_data.add()
+        entry.key, entry.value = key, value
+    return t
+
+
+def _is_external(t: onnx.TensorProto) -> bool:
+    return t.data_location == TensorProto.EXTERNAL
+
+
+def _replace(graph: onnx.GraphProto, nodes: list[onnx.NodeProto], initializers: list[onnx.TensorProto]) -> None:
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+    _fix_shapes(graph)
+
+
+def verify_wasm(layout: dict[str, Any], packed: bytes, fp32: onnx.ModelProto, fp32_dir: Path) -> None:
+    """Every rebuilt float32 tensor equals the builder's, bit for bit."""
+    src = np.frombuffer(packed, dtype=np.uint8)
+    reference = {i.name: i for i in fp32.graph.initializer}
+    for entry in layout["tensors"]:
+        got = wasm_weights.tensor(entry, src)
+        if entry["name"] == "model.embed_tokens.weight":
+            want = numpy_helper.to_array(reference["lm_head.MatMul.weight"], base_dir=str(fp32_dir)).T
+        else:
+            want = numpy_helper.to_array(reference[entry["name"]], base_dir=str(fp32_dir))
+        want = np.ascontiguousarray(want).reshape(got.shape)
+        if not np.array_equal(got.view(np.uint32), want.view(np.uint32)):
+            diff = float(np.abs(got - want).max())
+            raise SystemExit(f"wasm weights: {entry['name']} differs from the builder's float32 (max |diff| {diff})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gguf", type=Path, required=True)
+    ap.add_argument("--fp32", type=Path, required=True, help="the builder's float32 output folder")
+    ap.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args()
+    fp32 = onnx.load(str(a.fp32 / "model.onnx"), load_external_data=False)
+    src = Source(a.gguf)
+
+    print("webgpu: 4-bit MatMulNBits from the GGUF's Q4_1 blocks", flush=True)
+    webgpu = build_webgpu(fp32, src)
+    out = a.out / "webgpu"
+    out.mkdir(parents=True, exist_ok=True)
+    _load_external(webgpu, a.fp32)
+    webgpu.ir_version = ONNX_IR_VERSION
+    (out / DATA_FILE).unlink(missing_ok=True)
+    onnx.save(
+        webgpu, str(out / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True, location=DATA_FILE, size_threshold=1024
+    )
+
+    print("wasm: float32 graph over packed blocks", flush=True)
+    wasm, packed, layout = build_wasm(fp32, src, a.fp32)
+    verify_wasm(layout, packed, fp32, a.fp32)
+    print(f"wasm: {len(layout['tensors'])} tensors rebuilt bit-exact from {len(packed) / 1e6:.1f} MB of blocks", flush=True)
+    out = a.out / "wasm"
+    out.mkdir(parents=True, exist_ok=True)
+    wasm.ir_version = ONNX_IR_VERSION
+    onnx.save(wasm, str(out / "model.onnx"))
+    (out / "weights.q4").write_bytes(packed)
+    (out / "layout.json").write_text(json.dumps(layout, indent=1))
+
+
+def _load_external(model: onnx.ModelProto, base: Path) -> None:
+    """Pull the builder's external tensors (norms, rotary caches) in before re-saving elsewhere."""
+    for init in model.graph.initializer:
+        if _is_external(init):
+            array = numpy_helper.to_array(init, base_dir=str(base))
+            init.CopyFrom(numpy_helper.from_array(array, init.name))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""Assemble the browser bundle in dist/web/.
+
+    python build/web_bundle.py          (or: make web)
+
+What goes in (all from this checkout and node_modules/, no network):
+
+- ``vendor/pyodide/``  the Pyodide runtime files that ``loadPyodide`` fetches to boot
+  (pyodide.mjs imports pyodide.asm.mjs, which loads pyodide.asm.wasm, python_stdlib.zip
+  and pyodide-lock.json). Pyodide 314 has no pyodide.asm.js; source maps stay out.
+- ``vendor/ort/``      onnxruntime-web: ort.all.min.mjs (WebGPU + WASM) with the JSEP
+  build it loads (ort-wasm-simd-threaded.jsep.*), and ort.wasm.min.mjs (WASM only) with
+  the plain build (ort-wasm-simd-threaded.*). The asyncify and JSPI builds (43 MB) are
+  loaded by neither entry point and are left out.
+- ``wheels/``          the core (``core/``) and the browser adapters (``llm_web``, from
+  web/python/) as pure-Python wheels.
+- everything under web/src/ (index.html, loader.js, app.js, engine/, ...), at the top.
+- ``build.json``       ``{build_id, wheels, files: {path: {sha256, bytes}}}``: the list the
+  loader installs and what a service worker versions its cache by.
+
+``models/`` belongs to build/browser_model.py: it is never written, pruned or hashed here.
+Other files in dist/web/ that this build did not produce (renamed sources, old wheels)
+are removed.
+
+Incremental: a file is copied only when its size or mtime differs; the wheels are
+built in memory (deterministically: fixed timestamps, sorted entries) and written only
+when their bytes change; build.json is rewritten only when its content changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import time
+import tomllib
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DIST = Path(os.environ.get("LLM_ROUTER_WEB_DIR") or REPO / "dist" / "web")
+NODE = REPO / "node_modules"
+PYODIDE_DIR = NODE / "pyodide"
+ORT_DIR = NODE / "onnxruntime-web" / "dist"
+WEB_SRC = REPO / "web" / "src"
+WEB_PYTHON = REPO / "web" / "python"
+
+PYODIDE_FILES = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"]
+ORT_FILES = [
+    "ort.all.min.mjs",
+    "ort-wasm-simd-threaded.jsep.mjs",
+    "ort-wasm-simd-threaded.jsep.wasm",
+    "ort.wasm.min.mjs",
+    "ort-wasm-simd-threaded.mjs",
+    "ort-wasm-simd-threaded.wasm",
+]
+# Top-level entries of dist/web/ owned by other scripts: never pruned, not in build.json.
+FOREIGN = {"models"}
+MANIFEST = "build.json"
+# 1980-01-01, the earliest a zip can hold: the wheels' bytes depend on their content only.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def log(message: str) -> None:
+    print(f"web_bundle: {message}", flush=True)
+
+
+# --- wheels ------------------------------------------------------------------------
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def _package_files(package: Path) -> list[tuple[str, Path]]:
+    """(path inside the wheel, file) for every file of the package, caches left out."""
+    out = []
+    for path in sorted(package.rglob("*")):
+        rel = path.relative_to(package.parent)
+        if path.is_file() and "__pycache__" not in rel.parts and not any(p.startswith(".") for p in rel.parts) and path.suffix != ".pyc":
+            out.append((rel.as_posix(), path))
+    return out
+
+
+def make_wheel(dist_name: str, version: str, packages: Iterable[Path], summary: str, requires_python: str = ">=3.11") -> tuple[str, bytes]:
+    """A pure-Python wheel (py3-none-any) of the given package directories: (file name, bytes).
+
+    Written with zipfile rather than by pip/setuptools: no build environment, no
+    network, and the same bytes for the same sources, so an unchanged core keeps
+    its wheel (and the bundle its build id).
+    """
+    name = dist_name.replace("-", "_")
+    info = f"{name}-{version}.dist-info"
+    entries: list[tuple[str, bytes]] = []
+    tops = []
+    for package in packages:
+        tops.append(package.name)
+        entries += [(rel, path.read_bytes()) for rel, path in _package_files(package)]
+    metadata = f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: {version}\nSummary: {summary}\nRequires-Python: {requires_python}\n"
+    wheel = "Wheel-Version: 1.0\nGenerator: llm-runner-router build/web_bundle.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    entries += [
+        (f"{info}/METADATA", metadata.encode()),
+        (f"{info}/WHEEL", wheel.encode()),
+        (f"{info}/top_level.txt", "".join(t + "\n" for t in tops).encode()),
+    ]
+    record = "".join(f"{rel},{_record_hash(data)},{len(data)}\n" for rel, data in entries) + f"{info}/RECORD,,\n"
+    entries.append((f"{info}/RECORD", record.encode()))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel, data in entries:
+            zi = zipfile.ZipInfo(rel, ZIP_EPOCH)
+            zi.external_attr = 0o644 << 16
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(zi, data)
+    return f"{name}-{version}-py3-none-any.whl", buf.getvalue()
+
+
+def core_wheel() -> tuple[str, bytes]:
+    # Only core/, not the project's own wheel (`pip wheel .` gives core + edge_server):
+    # the browser downloads this file on every cold start, and edge_server (Starlette,
+    # uvicorn, llama.cpp, SQLite) cannot run in Pyodide anyway.
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return make_wheel(
+        "llm-runner-router-core",
+        project["version"],
+        [REPO / "core"],
+        "The routing and recovery core of llm-runner-router (pure Python; for Pyodide)",
+        project.get("requires-python", ">=3.11"),
+    )
+
+
+def web_wheel() -> tuple[str, bytes] | None:
+    """The llm_web package (web/python/), or None while it does not exist yet."""
+    pyproject = WEB_PYTHON / "pyproject.toml"
+    if not pyproject.is_file():
+        log(f"no {pyproject.relative_to(REPO)}: the llm_web wheel is left out")
+        return None
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    for package in (WEB_PYTHON / "llm_web", WEB_PYTHON / "src" / "llm_web"):
+        if (package / "__init__.py").is_file():
+            break
+    else:
+        raise SystemExit(f"web_bundle: {pyproject.relative_to(REPO)} exists but there is no llm_web/__init__.py beside it (or in src/)")
+    return make_wheel(
+        project.get("name", "llm-web"),
+        project.get("version", "0.0.0"),
+        [package],
+        project.get("description", "llm-runner-router's Python adapters for the browser"),
+        project.get("requires-python", ">=3.11"),
+    )
+
+
+# --- files ---------------------------------------------------------------------------
+
+
+def _same(src: Path, dst: Path) -> bool:
+    try:
+        a, b = src.stat(), dst.stat()
+    except FileNotFoundError:
+        return False
+    return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
+
+
+def copy_file(src: Path, rel: str, produced: set[str], counts: dict[str, int]) -> None:
+    dst = DIST / rel
+    produced.add(rel)
+    if _same(src, dst):
+        counts["unchanged"] += 1
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copy2(src, tmp)  # keeps the mtime: the next run sees it unchanged
+    tmp.replace(dst)
+    counts["copied"] += 1
+
+
+def write_bytes(rel: str, data: bytes, produced: set[str], counts: dict[str, int]) -> None:
+    dst = DIST / rel
+    produced.add(rel)
+    if dst.is_file() and dst.read_bytes() == data:
+        counts["unchanged"] += 1
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(dst)
+    counts["written"] += 1
+
+
+def tree(root: Path) -> list[str]:
+    """Files under root (relative, posix), dotfiles and caches left out."""
+    out = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and not any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
+            out.append(rel.as_posix())
+    return out
+
+
+def prune(produced: set[str]) -> int:
+    removed = 0
+    for rel in tree(DIST) if DIST.is_dir() else []:
+        if rel.split("/", 1)[0] in FOREIGN or rel in produced or rel == MANIFEST:
+            continue
+        (DIST / rel).unlink()
+        removed += 1
+    for path in sorted((p for p in DIST.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if path.relative_to(DIST).parts[0] not in FOREIGN and not any(path.iterdir()):
+            path.rmdir()
+    return removed
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def npm_version(package_dir: Path) -> str:
+    data = json.loads((package_dir / "package.json").read_text(encoding="utf-8"))
+    return str(data["version"])
+
+
+def build() -> dict[str, object]:
+    started = time.monotonic()
+    for need in (PYODIDE_DIR, ORT_DIR):
+        if not need.is_dir():
+            raise SystemExit(f"web_bundle: {need.relative_to(REPO)} is missing: run `npm ci` (or `make web`)")
+    produced: set[str] = set()
+    counts = {"copied": 0, "written": 0, "unchanged": 0}
+
+    for name in PYODIDE_FILES:
+        copy_file(PYODIDE_DIR / name, f"vendor/pyodide/{name}", produced, counts)
+    for name in ORT_FILES:
+        copy_file(ORT_DIR / name, f"vendor/ort/{name}", produced, counts)
+    log(f"vendor: Pyodide {npm_version(PYODIDE_DIR)}, onnxruntime-web {npm_version(ORT_DIR.parent)}")
+
+    wheels = []
+    for made in (core_wheel(), web_wheel()):
+        if made is None:
+            continue
+        name, data = made
+        write_bytes(f"wheels/{name}", data, produced, counts)
+        wheels.append(f"wheels/{name}")
+        log(f"wheel: {name} ({len(data) / 1024:.0f} KiB)")
+
+    if WEB_SRC.is_dir():
+        sources = tree(WEB_SRC)
+        for rel in sources:
+            if rel.split("/", 1)[0] in FOREIGN or rel == MANIFEST or rel.startswith(("vendor/", "wheels/")):
+                raise SystemExit(f"web_bundle: web/src/{rel} would shadow a generated file")
+            copy_file(WEB_SRC / rel, rel, produced, counts)
+        log(f"web/src: {len(sources)} files")
+    else:
+        log("no web/src/: only the runtime is bundled")
+
+    removed = prune(produced)
+    files = {rel: {"sha256": sha256_file(DIST / rel), "bytes": (DIST / rel).stat().st_size} for rel in sorted(produced)}
+    build_id = hashlib.sha256("".join(f"{rel}\0{f['sha256']}\n" for rel, f in files.items()).encode()).hexdigest()[:16]
+    manifest = {
+        "build_id": build_id,
+        "pyodide": npm_version(PYODIDE_DIR),
+        "onnxruntime_web": npm_version(ORT_DIR.parent),
+        "wheels": wheels,
+        "files": files,
+    }
+    text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    path = DIST / MANIFEST
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+        counts["written"] += 1
+    total = sum(int(f["bytes"]) for f in files.values())
+    log(
+        f"{DIST}: {len(files)} files, {total / 1e6:.1f} MB, build {build_id}; "
+        f"{counts['copied']} copied, {counts['written']} written, {counts['unchanged']} unchanged, {removed} removed "
+        f"in {time.monotonic() - started:.2f}s"
+    )
+    return manifest
+
+
+def main() -> int:
+    build()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
