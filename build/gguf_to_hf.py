@@ -31,11 +31,21 @@ def meta(gguf: Path, out: Path) -> None:
 
 def f32(gguf: Path, out: Path) -> None:
     import numpy as np
-    from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter
+    from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter
     from gguf.quants import dequantize
 
     reader = GGUFReader(str(gguf))
     writer = GGUFWriter(str(out), arch=reader.fields["general.architecture"].contents())
+    # All metadata too (hyperparameters, tokenizer, chat template): llama.cpp loads
+    # this file as the float32 reference in bench/model_quality.py.
+    for name, field in reader.fields.items():
+        if name.startswith("GGUF.") or name in ("general.architecture", "general.file_type"):
+            continue
+        if field.types[0] == GGUFValueType.ARRAY:
+            writer.add_array(name, field.contents())
+        else:
+            writer.add_key_value(name, field.contents(), field.types[0])
+    writer.add_file_type(0)  # all float32
     for t in reader.tensors:
         if t.tensor_type == GGMLQuantizationType.F32:
             writer.add_tensor(t.name, np.array(t.data, dtype=np.float32))
