@@ -8,6 +8,7 @@ Store and Clock protocols and hand them to the :class:`Router`.
 from . import catalogue
 from .breaker import Breakers, BreakerState, CircuitBreaker, Transition
 from .cache import ResponseCache
+from .capabilities import DeviceCapabilities, EnginePlan, GpuAdapter, ModelRequirements, plan_engines
 from .classify import classify, classify_http, classify_text
 from .clock import Clock, ManualClock, SystemClock
 from .config import (
@@ -90,10 +91,13 @@ __all__ = [
     "DeadlineError",
     "Delta",
     "Deployment",
+    "DeviceCapabilities",
     "Done",
+    "EnginePlan",
     "ErrorSpec",
     "Filter",
     "GGUFError",
+    "GpuAdapter",
     "Hint",
     "HintsConfig",
     "InferenceError",
@@ -103,6 +107,7 @@ __all__ = [
     "MemoryStore",
     "Message",
     "ModelError",
+    "ModelRequirements",
     "MonitorConfig",
     "NetworkError",
     "ONNXError",
@@ -137,6 +142,7 @@ __all__ = [
     "classify",
     "classify_http",
     "classify_text",
+    "plan_engines",
     "register_strategy",
     "strategy_names",
 ]

@@ -127,6 +127,17 @@ MODEL_QUANTIZATION_FAILED = _e(
 )
 MODEL_LOAD_FAILED = _e("MODEL", 6, E, "load_failed", "The model could not be loaded.", retryable=True, http=503, recovery=R.RELOAD)
 MODEL_NOT_LOADED = _e("MODEL", 7, E, "not_loaded", "The model is not loaded yet.", retryable=True, http=503, recovery=R.RETRY)
+MODEL_NO_LOCAL_ENGINE = _e(
+    "MODEL",
+    8,
+    E,
+    "no_local_engine",
+    "No engine on this device can run the model locally; it can only be served remotely.",
+    retryable=False,
+    http=503,
+    recovery=R.FALLBACK,
+    blames_backend=False,
+)
 
 # --- RUNTIME --------------------------------------------------------------
 RUNTIME_TIMEOUT = _e(

@@ -207,7 +207,7 @@ class Router:
                 retry.attempts += 1
                 endpoint = self.hints.endpoint_for(dep.key)
                 breq = BackendRequest(
-                    dep, request.messages, self.hints.strip_params(dep.key, request.params), endpoint, prefix, request.request_id
+                    dep, request.messages, self.hints.strip_params(dep.key, request.params), endpoint, prefix, request.request_id, request.kind
                 )
                 served = dep
                 hedge: _Hedge | None = None
@@ -233,7 +233,7 @@ class Router:
                     async for chunk in gen:
                         watch.since = -1.0
                         if watch.first:
-                            watch.first = False
+                            watch.first_token()
                             first_at = now()
                             if hedge is not None:
                                 served = hedge.winner
@@ -469,7 +469,13 @@ class _Hedge:
             self._tried.add(dep.name)
             endpoint = r.hints.endpoint_for(dep.key)
             breq = BackendRequest(
-                dep, self._request.messages, r.hints.strip_params(dep.key, self._request.params), endpoint, "", self._request.request_id
+                dep,
+                self._request.messages,
+                r.hints.strip_params(dep.key, self._request.params),
+                endpoint,
+                "",
+                self._request.request_id,
+                self._request.kind,
             )
             self._start(dep, r.backends[dep.provider].stream(breq), endpoint)
             r.metrics.record_fallback(self._request.model, "hedge", self.winner.name, dep.name)

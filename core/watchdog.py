@@ -25,7 +25,7 @@ __all__ = ["Watch", "Watchdogs"]
 
 
 class Watch:
-    __slots__ = ("_hub", "task", "first_limit", "stall_limit", "deadline", "since", "first", "fired", "stopped")
+    __slots__ = ("_hub", "_entry", "task", "first_limit", "stall_limit", "deadline", "since", "first", "fired", "stopped")
 
     def __init__(self, hub: Watchdogs, task: asyncio.Task[Any], first_limit: float, stall_limit: float, deadline: float | None) -> None:
         self._hub = hub
@@ -37,6 +37,15 @@ class Watch:
         self.first = True  # still waiting for the first token
         self.fired: LLMError | None = None  # why the task was cancelled, if it was
         self.stopped = False
+        self._entry = -1  # sequence number of this watch's live heap entry
+
+    def first_token(self) -> None:
+        """The first token came: from now on the (usually shorter) stall limit applies."""
+        self.first = False
+        if self.stall_limit < self.first_limit and not self.stopped:
+            # The heap entry still says the first-token due time; one that
+            # late would catch a stall late, so schedule the earlier check.
+            self._hub._reschedule(self)
 
     def due(self, now: float) -> tuple[float, bool]:
         """When this watch expires if no token comes, and whether that is the overall deadline."""
@@ -84,7 +93,8 @@ class Watchdogs:
         return w
 
     def _push(self, due: float, w: Watch) -> None:
-        heapq.heappush(self._heap, (due, next(self._seq), w))
+        w._entry = next(self._seq)
+        heapq.heappush(self._heap, (due, w._entry, w))
         if due < self._timer_at:
             self._arm(due)
 
@@ -94,9 +104,13 @@ class Watchdogs:
         self._timer = self.loop.call_at(at, self._tick)
         self._timer_at = at
 
+    def _reschedule(self, w: Watch) -> None:
+        self._stale += 1  # its old entry is dead from now on
+        self._push(w.due(self.loop.time())[0], w)
+
     def _compact(self) -> None:
         # As asyncio does for its cancelled timers: drop the dead when they are the majority.
-        self._heap = [entry for entry in self._heap if not entry[2].stopped]
+        self._heap = [entry for entry in self._heap if not entry[2].stopped and entry[1] == entry[2]._entry]
         heapq.heapify(self._heap)
         self._stale = 0
 
@@ -107,8 +121,8 @@ class Watchdogs:
         heap = self._heap
         later: list[Watch] = []
         while heap and heap[0][0] <= now:
-            w = heapq.heappop(heap)[2]
-            if w.stopped:
+            _, entry, w = heapq.heappop(heap)
+            if w.stopped or entry != w._entry:
                 self._stale -= 1
                 continue
             due, is_deadline = w.due(now)
@@ -118,6 +132,6 @@ class Watchdogs:
             else:
                 later.append(w)
         for w in later:
-            heapq.heappush(heap, (w.due(now)[0], next(self._seq), w))
+            self._push(w.due(now)[0], w)
         if heap:
             self._arm(max(heap[0][0], now))

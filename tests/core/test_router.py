@@ -218,6 +218,35 @@ def test_stall_mid_stream_continues_elsewhere() -> None:
     assert [e.error.code for e in events if isinstance(e, Switch)] == [catalogue.STREAM_STALL.code]
 
 
+def test_stall_shorter_than_first_token_limit_is_caught_on_time() -> None:
+    # The watch's timer was set for the first-token limit; after the first
+    # token the shorter stall limit must apply at once, not when that timer fires.
+    a = ScriptedBackend([Script(answer=ANSWER, stall_after=2)])
+    b = ScriptedBackend([Script(answer=ANSWER)])
+
+    async def main(loop: VirtualTimeLoop) -> Any:
+        s = make_settings({"a": {}, "b": {}}, {"chat": {"deployments": ["a", "b"]}}, stream={"first_token_timeout": 30, "stall_timeout": 5})
+        router = Router(s, {"a": a, "b": b}, clock=loop.clock)
+        start = loop.time()
+        return await collect(router, request()), loop.time() - start
+
+    events, took = run_virtual(main)
+    assert visible_text(events) == ANSWER
+    assert [e.error.code for e in events if isinstance(e, Switch)] == [catalogue.STREAM_STALL.code]
+    assert took == pytest.approx(5.0)
+
+
+def test_request_kind_reaches_the_backend() -> None:
+    a = ScriptedBackend([Script(answer=ANSWER)])
+
+    async def main(loop: VirtualTimeLoop) -> Any:
+        router = Router(make_settings({"a": {}}), {"a": a}, clock=loop.clock)
+        return await collect(router, ChatRequest("a", MESSAGES, kind="text"))
+
+    run_virtual(main)
+    assert [c.kind for c in a.calls] == ["text"]
+
+
 def test_slow_consumer_is_not_a_stall() -> None:
     a = ScriptedBackend([Script(answer=ANSWER)])
 

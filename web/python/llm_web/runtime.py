@@ -1,0 +1,356 @@
+"""What JavaScript calls: the router in the page, over the local engines.
+
+JS probes the device, asks :func:`plan_from_probe` which engines to load
+(and with how many WASM threads), loads them, and builds a
+:class:`Runtime` with them. ``runtime.chat(messages, options)`` is then a
+Python async generator that JS reads with ``for await``: plain JSON-ready
+event dicts, ending with one ``done`` event that carries the coded error
+when the answer could not be (fully) given. Nothing is thrown at JS.
+
+Each engine is one provider and one deployment (``local-webgpu``,
+``local-wasm``); the aliases ``default`` and the model's own name try them
+in the order the capability plan gives. A deployment is a :class:`_Slot`:
+another kind of backend (the edge server, over fetch) slots in as one more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from core import catalogue
+from core.capabilities import ENGINES, DeviceCapabilities, EnginePlan, ModelRequirements, plan_engines
+from core.classify import classify
+from core.clock import Clock, SystemClock
+from core.config import Settings
+from core.errors import LLMError
+from core.router import Router
+from core.store import MemoryStore, Store
+from core.telemetry import RouterMetrics
+from core.types import Backend, ChatRequest, Delta, Deployment, Done, Message, Restart, StreamEvent, Switch
+
+from .backend import BrowserEngineBackend
+from .bridge import AbortHandle, JsEngine, py
+
+__all__ = ["DEFAULT_NEEDS", "DEFAULT_SPEEDS", "MODEL", "Runtime", "event_to_dict", "plan_from_probe"]
+
+MODEL: Final = "SmolLM2-135M-Instruct"
+ALIASES: Final = ("default", MODEL)
+CONTEXT_WINDOW: Final = 8192  # SmolLM2's
+# Configured decode speeds (tokens/s) until observed; settings_overrides can change them.
+DEFAULT_SPEEDS: Final[Mapping[str, float]] = {"webgpu": 15.0, "wasm": 20.0}
+# What SmolLM2-135M needs of the device per engine. The WASM variant unpacks its
+# 4-bit weights to float32 in memory (build/wasm_weights.py), so it needs more.
+DEFAULT_NEEDS: Final[Mapping[str, ModelRequirements]] = {
+    "webgpu": ModelRequirements(memory_mb=512),
+    "wasm": ModelRequirements(memory_mb=1024),
+}
+
+
+def plan_from_probe(probe: Any, needs: Mapping[str, ModelRequirements] | ModelRequirements | None = None) -> EnginePlan:
+    """The engines to load for the probe's device, best first (``.to_dict()`` for JS)."""
+    return plan_engines(DeviceCapabilities.from_probe(py(probe)), DEFAULT_NEEDS if needs is None else needs)
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One deployment and the backend that serves it."""
+
+    deployment: str
+    provider: str
+    provider_kind: str  # core.config.ProviderConfig.kind
+    backend: Backend
+    engine: str | None = None  # the local engine it runs on; None for a remote backend
+    fields: dict[str, Any] = field(default_factory=dict)  # core.types.Deployment fields
+
+
+class Runtime:
+    """The router in the page. Build it with :meth:`create`."""
+
+    def __init__(
+        self,
+        capabilities: DeviceCapabilities,
+        plan: EnginePlan,
+        *,
+        store: Store | None = None,
+        settings_overrides: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
+        abort_factory: Callable[[], AbortHandle] | None = None,
+    ) -> None:
+        self.capabilities = capabilities
+        self._plan = plan
+        self.store: Store = store if store is not None else MemoryStore()
+        self._overrides = dict(settings_overrides or {})
+        self._clock = clock
+        self._abort_factory = abort_factory
+        self._slots: dict[str, _Slot] = {}
+        # Kept across rebuilds of the router (add_engine), as the store keeps breakers and hints.
+        self._metrics = RouterMetrics(clock or SystemClock())
+        self.router = self._build_router()
+
+    @classmethod
+    def create(
+        cls,
+        probe: Any,
+        engines: Mapping[str, JsEngine] | Any,
+        *,
+        store: Store | None = None,
+        settings_overrides: Mapping[str, Any] | None = None,
+        needs: Mapping[str, ModelRequirements] | ModelRequirements | None = None,
+        clock: Clock | None = None,
+        abort_factory: Callable[[], AbortHandle] | None = None,
+    ) -> Runtime:
+        """A runtime for the probed device with its loaded engines ({"webgpu": engine, "wasm": engine}).
+
+        ``settings_overrides`` is merged into the generated configuration (a
+        core Settings document) before it is validated: change speeds, timeouts,
+        add deployments. An invalid one raises a coded ConfigError.
+        ``abort_factory`` makes an AbortController per attempt; in the
+        browser it defaults to ``js.AbortController.new``.
+        """
+        caps = DeviceCapabilities.from_probe(py(probe))
+        plan = plan_engines(caps, DEFAULT_NEEDS if needs is None else needs)
+        overrides = py(settings_overrides) if settings_overrides is not None else None
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise catalogue.CONFIG_INVALID.error("settings_overrides must be an object", field="settings_overrides")
+        runtime = cls(caps, plan, store=store, settings_overrides=overrides, clock=clock, abort_factory=abort_factory)
+        table = py(engines, depth=1)
+        if not isinstance(table, Mapping):
+            raise catalogue.VAL_WRONG_TYPE.error("engines must be an object of engine name to engine", field="engines")
+        for name, engine in table.items():
+            runtime._add(name, engine)
+        runtime.router = runtime._build_router()
+        return runtime
+
+    # --- engines and configuration --------------------------------------------------------
+
+    @property
+    def plan(self) -> EnginePlan:
+        return self._plan
+
+    def add_engine(self, name: str, engine: JsEngine) -> None:
+        """Add (or replace) the engine for ``name`` ("webgpu" or "wasm"), e.g. once it has loaded."""
+        self._add(name, engine)
+        self.router = self._build_router()
+
+    def _add(self, name: Any, engine: JsEngine) -> None:
+        if name not in ENGINES:
+            raise catalogue.VAL_UNSUPPORTED.error(f"unknown engine {name!r}; known: {', '.join(ENGINES)}", field="engines", value=str(name))
+        backend = BrowserEngineBackend(engine, abort_factory=self._abort_factory)
+        fields = {
+            "context_window": CONTEXT_WINDOW,
+            "expected_tokens_per_s": DEFAULT_SPEEDS[name],
+            "accepts_prefix": True,
+            "tags": ["local", name],
+        }
+        self._slots[f"local-{name}"] = _Slot(f"local-{name}", name, "browser", backend, name, fields)
+
+    def _order(self) -> list[str]:
+        """Deployments for the aliases: local engines in the plan's order, then any others."""
+        local = [f"local-{e}" for e in self._plan.engines if f"local-{e}" in self._slots]
+        remote = [name for name, slot in self._slots.items() if slot.engine is None]
+        return local + remote
+
+    def settings_document(self) -> dict[str, Any]:
+        """The generated configuration, overrides merged in (what Settings.from_dict reads)."""
+        data: dict[str, Any] = {
+            "providers": {s.provider: {"kind": s.provider_kind} for s in self._slots.values()},
+            "deployments": {s.deployment: {"provider": s.provider, "model": MODEL, **s.fields} for s in self._slots.values()},
+            "aliases": {},
+        }
+        order = self._order()
+        if order:
+            data["aliases"] = {name: {"deployments": order, "strategy": "priority"} for name in ALIASES}
+        return _merge(data, self._present(self._overrides))
+
+    def _present(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """The overrides less those of local engines not loaded yet (they apply once added)."""
+        absent = {e for e in ENGINES if f"local-{e}" not in self._slots}
+        out = dict(overrides)
+        for table, names in (("providers", absent), ("deployments", {f"local-{e}" for e in absent})):
+            entries = out.get(table)
+            if isinstance(entries, Mapping):
+                out[table] = {k: v for k, v in entries.items() if k not in names}
+        return out
+
+    def _build_router(self) -> Router:
+        settings = Settings.from_dict(self.settings_document())
+        backends = {s.provider: s.backend for s in self._slots.values()}
+        return Router(settings, backends, clock=self._clock, store=self.store, metrics=self._metrics, filters=[self._capable])
+
+    def _capable(self, deployment: Deployment, request: ChatRequest) -> LLMError | None:
+        """A deployment on an engine the plan rules out is not tried (asked for by name, say)."""
+        slot = self._slots.get(deployment.name)
+        if slot is None or slot.engine is None:
+            return None
+        return self._plan.excluded.get(slot.engine)
+
+    # --- what JS calls ---------------------------------------------------------------------
+
+    async def chat(self, messages: Any, options: Any = None) -> AsyncIterator[dict[str, Any]]:
+        """Stream the answer as event dicts; the last is always ``{"type": "done", ...}``."""
+        try:
+            request = self._request(messages, options)
+        except LLMError as err:
+            yield _failed(err)
+            return
+        try:
+            self.router.alias(request.model)
+        except LLMError as err:
+            yield _failed(self._unservable(request.model, err))
+            return
+        try:
+            async for event in self.router.stream(request):
+                yield event_to_dict(event)
+        except Exception as exc:  # the router raises only when no text was produced
+            yield _failed(classify(exc))
+
+    def _unservable(self, model: str, err: LLMError) -> LLMError:
+        """Why a default alias has no deployment: the device, or engines not loaded yet."""
+        if model not in ALIASES or self._order():
+            return err
+        if not self._plan.can_host:
+            return self._plan.error()
+        return catalogue.MODEL_NOT_LOADED.error(
+            f"no local engine is loaded yet (usable here: {', '.join(self._plan.engines)})", model=model, usable=list(self._plan.engines)
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Router status (breakers, hints, deployments), the plan, the device and the engines; JSON-ready."""
+        return {
+            "models": list(ALIASES) if self._order() else [],
+            "plan": self._plan.to_dict(),
+            "capabilities": self.capabilities.to_dict(),
+            "engines": {s.engine: s.backend.info for s in self._slots.values() if isinstance(s.backend, BrowserEngineBackend)},
+            "router": self.router.status(),
+        }
+
+    def _request(self, messages: Any, options: Any) -> ChatRequest:
+        return _chat_request(py(messages), py(options) if options is not None else {})
+
+
+# --- requests from JS ------------------------------------------------------------------------
+
+
+def _chat_request(messages: Any, options: Any) -> ChatRequest:
+    if not isinstance(options, Mapping):
+        raise catalogue.VAL_WRONG_TYPE.error("options must be an object", field="options")
+    if not isinstance(messages, (list, tuple)):
+        raise catalogue.VAL_WRONG_TYPE.error("messages must be an array", field="messages")
+    if not messages:
+        raise catalogue.VAL_EMPTY.error("messages must not be empty", field="messages")
+    parsed: list[Message] = []
+    for i, m in enumerate(messages):
+        role = m.get("role") if isinstance(m, Mapping) else None
+        content = m.get("content") if isinstance(m, Mapping) else None
+        if not isinstance(role, str) or not isinstance(content, str):
+            raise catalogue.VAL_WRONG_TYPE.error(f"messages[{i}] must have a string role and content", field=f"messages[{i}]")
+        parsed.append(Message(role, content))
+
+    def pick(*names: str) -> Any:
+        return next((options[n] for n in names if options.get(n) is not None), None)
+
+    params: dict[str, Any] = {}
+    for key, names, number in (
+        ("max_tokens", ("max_tokens", "maxTokens"), int),
+        ("temperature", ("temperature",), float),
+        ("top_p", ("top_p", "topP"), float),
+        ("seed", ("seed",), int),
+    ):
+        value = pick(*names)
+        if value is None:
+            continue
+        ok = isinstance(value, (int, float)) if number is float else isinstance(value, int)
+        if not ok or isinstance(value, bool):
+            raise catalogue.VAL_WRONG_TYPE.error(f"{names[-1]} must be a number", field=names[-1], value=repr(value)[:50])
+        params[key] = value
+    if params.get("max_tokens", 1) < 1:
+        raise catalogue.VAL_OUT_OF_RANGE.error("maxTokens must be at least 1", field="maxTokens")
+    stop = pick("stop")
+    if stop is not None:
+        if isinstance(stop, str):
+            stop = [stop]
+        if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop):
+            raise catalogue.VAL_WRONG_TYPE.error("stop must be a string or an array of strings", field="stop")
+        params["stop"] = list(stop)
+    kind = pick("kind") or "chat"
+    if kind not in ("chat", "text"):
+        raise catalogue.VAL_UNSUPPORTED.error(f"kind must be 'chat' or 'text' (got {kind!r})", field="kind")
+    model = pick("model") or "default"
+    request_id = pick("request_id", "requestId") or ""
+    deadline = pick("deadline")
+    if not isinstance(model, str) or not isinstance(request_id, str):
+        raise catalogue.VAL_WRONG_TYPE.error("model and requestId must be strings", field="model")
+    if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0):
+        raise catalogue.VAL_OUT_OF_RANGE.error("deadline must be a positive number of seconds", field="deadline")
+    return ChatRequest(model, parsed, params, request_id, None if deadline is None else float(deadline), kind=kind)
+
+
+# --- events to JS ----------------------------------------------------------------------------
+
+
+def _error_dict(err: LLMError | None) -> dict[str, Any] | None:
+    if err is None:
+        return None
+    return {"code": err.code, "message": err.message, "type": err.type}
+
+
+def event_to_dict(event: StreamEvent) -> dict[str, Any]:
+    """A core stream event as a plain JSON-ready dict for JavaScript."""
+    if isinstance(event, Delta):
+        return {"type": "delta", "text": event.text, "deployment": event.deployment}
+    if isinstance(event, Switch):
+        return {
+            "type": "switch",
+            "from": event.from_deployment,
+            "to": event.to_deployment,
+            "reason": event.error.code,
+            "message": event.error.message,
+        }
+    if isinstance(event, Restart):
+        return {
+            "type": "restart",
+            "from": event.from_deployment,
+            "to": event.to_deployment,
+            "reason": event.error.code,
+            "message": event.error.message,
+            "discarded": event.discarded,
+        }
+    assert isinstance(event, Done)
+    usage = event.usage
+    return {
+        "type": "done",
+        "status": event.status,
+        "complete": event.complete,
+        "finish_reason": event.finish_reason,
+        "deployment": event.deployment,
+        "attempts": event.attempts,
+        "usage": None
+        if usage is None
+        else {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens},
+        "error": _error_dict(event.error),
+    }
+
+
+def _failed(err: LLMError) -> dict[str, Any]:
+    """The done event of a request that produced no text."""
+    return {
+        "type": "done",
+        "status": "incomplete",
+        "complete": False,
+        "finish_reason": None,
+        "deployment": "",
+        "attempts": 0,
+        "usage": None,
+        "error": _error_dict(err),
+    }
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, tables recursively; a non-table value replaces."""
+    out = dict(base)
+    for key, value in extra.items():
+        current = out.get(key)
+        out[key] = _merge(current, value) if isinstance(current, dict) and isinstance(value, Mapping) else value
+    return out
