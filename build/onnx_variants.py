@@ -119,7 +119,6 @@ def _common_initializers() -> list[onnx.TensorProto]:
         numpy_helper.from_array(np.array([-1], dtype=np.int64), "last_starts"),
         numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "last_ends"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "last_axes"),
-        numpy_helper.from_array(np.array([-1], dtype=np.int64), "axes_last"),
     ]
 
 
@@ -141,7 +140,7 @@ def build_webgpu(fp32: onnx.ModelProto, src: Source) -> onnx.ModelProto:
     model.CopyFrom(fp32)
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
-    new_inits = _common_initializers()
+    new_inits = [*_common_initializers(), numpy_helper.from_array(np.array([-1], dtype=np.int64), "axes_last")]
     drop = {"lm_head.MatMul.weight"}
     nodes: list[onnx.NodeProto] = []
     emb = src.embedding()  # Q8_0 rows [V, nb*34]
