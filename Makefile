@@ -31,17 +31,20 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 	-DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX_VNNI=ON \
 	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
 
-.PHONY: help run test setup venv llama-cpp model node-deps lint typecheck error-docs pytest pyodide-wheels pyodide-test
+.PHONY: help run test setup venv llama-cpp model node-deps web lint typecheck error-docs pytest pyodide-wheels pyodide-test e2e browser-model chromium js-test
 
 help:
-	@echo "make run    set up, then serve the OpenAI-compatible API on http://127.0.0.1:8000/v1 (embedded model)"
-	@echo "make test   set up, then ruff, mypy, error-docs check, pytest (CPython), the core's tests in Pyodide"
+	@echo "make run    set up, build the web bundle, then serve it on http://127.0.0.1:8000/ and the OpenAI-compatible API at /v1"
+	@echo "make test   set up, then ruff, mypy, error-docs check, pytest (CPython), the core's tests in Pyodide (Node),"
+	@echo "            and the browser end-to-end tests in headless Chromium (the core's tests in Pyodide there too)"
+	@echo "make web    build the browser bundle into dist/web/ (incremental)"
 	@echo "(set-up builds llama-cpp-python once, ≈8 min, and fetches the default model into models/)"
 
-run: setup model
+run: setup model browser-model web
+	@echo "llm-runner-router: demo at http://127.0.0.1:8000/  (OpenAI API at http://127.0.0.1:8000/v1)"
 	$(BIN)/llm-runner-router serve --host 127.0.0.1 --port 8000
 
-test: setup model lint typecheck error-docs pytest pyodide-test
+test: setup model lint typecheck error-docs pytest js-test pyodide-test e2e
 
 # ---- set-up helpers ---------------------------------------------------------
 
@@ -76,8 +79,29 @@ node-deps: $(NPM_STAMP)
 # npm writes node_modules/.package-lock.json on every install; `npm ci` runs
 # when it is missing or older than package.json / package-lock.json.
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	# --ignore-scripts: onnxruntime-node (pulled in by @huggingface/transformers, a
+	# benchmark peer) downloads binaries in its postinstall; nothing here needs it.
+	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
+
+# ---- the browser bundle ---------------------------------------------------------
+
+# dist/web/: Pyodide and onnxruntime-web from node_modules, the core and llm_web
+# wheels, web/src/, build.json. Always runs: build/web_bundle.py is incremental
+# (well under a second when nothing changed) and knows its own inputs.
+web: venv node-deps
+	$(BIN)/python build/web_bundle.py
+
+# dist/web/models/: the browser's ONNX variants built from the GGUF (build/browser_model.py).
+# Always runs: it returns at once when its inputs are unchanged; the first build
+# installs its own tools in .cache/model-venv (torch, onnxruntime-genai; ~2 min) and
+# takes about a minute more.
+browser-model: venv model
+	$(BIN)/python build/browser_model.py >/dev/null
+
+# Debian's Chromium for the browser tests (Playwright drives it; never `playwright install`).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 # ---- test stages ------------------------------------------------------------
 
@@ -93,8 +117,18 @@ error-docs: venv
 pytest: venv
 	$(BIN)/python -m pytest --ignore=tests/pyodide
 
+# The browser engine's JavaScript (tokenizer, sampling, weights, the ORT decode loop) under Node.
+js-test: node-deps browser-model
+	node --test tests/web_js/
+
 pyodide-wheels: venv
 	$(BIN)/python tests/pyodide/fetch_wheels.py >/dev/null
 
 pyodide-test: node-deps pyodide-wheels
 	PYTHON=$(BIN)/python node tests/pyodide/run_core_tests.mjs
+
+# Browser end-to-end tests (e2e/): Playwright drives /usr/bin/chromium (never
+# `playwright install`); the edge server serves dist/web on a free 127.0.0.1 port.
+# Screenshots and console logs of failed tests go to e2e/artifacts/.
+e2e: setup model browser-model web pyodide-wheels chromium
+	$(BIN)/python -m pytest e2e

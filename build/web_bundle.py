@@ -65,6 +65,10 @@ MANIFEST = "build.json"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+def show(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def log(message: str) -> None:
     print(f"web_bundle: {message}", flush=True)
 
@@ -137,14 +141,14 @@ def web_wheel() -> tuple[str, bytes] | None:
     """The llm_web package (web/python/), or None while it does not exist yet."""
     pyproject = WEB_PYTHON / "pyproject.toml"
     if not pyproject.is_file():
-        log(f"no {pyproject.relative_to(REPO)}: the llm_web wheel is left out")
+        log(f"no {show(pyproject)}: the llm_web wheel is left out")
         return None
     project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
     for package in (WEB_PYTHON / "llm_web", WEB_PYTHON / "src" / "llm_web"):
         if (package / "__init__.py").is_file():
             break
     else:
-        raise SystemExit(f"web_bundle: {pyproject.relative_to(REPO)} exists but there is no llm_web/__init__.py beside it (or in src/)")
+        raise SystemExit(f"web_bundle: {show(pyproject)} exists but there is no llm_web/__init__.py beside it (or in src/)")
     return make_wheel(
         project.get("name", "llm-web"),
         project.get("version", "0.0.0"),
@@ -231,7 +235,7 @@ def build() -> dict[str, object]:
     started = time.monotonic()
     for need in (PYODIDE_DIR, ORT_DIR):
         if not need.is_dir():
-            raise SystemExit(f"web_bundle: {need.relative_to(REPO)} is missing: run `npm ci` (or `make web`)")
+            raise SystemExit(f"web_bundle: {show(need)} is missing: run `npm ci` (or `make web`)")
     produced: set[str] = set()
     counts = {"copied": 0, "written": 0, "unchanged": 0}
 
@@ -261,9 +265,11 @@ def build() -> dict[str, object]:
         log("no web/src/: only the runtime is bundled")
 
     removed = prune(produced)
-    files = {rel: {"sha256": sha256_file(DIST / rel), "bytes": (DIST / rel).stat().st_size} for rel in sorted(produced)}
+    files: dict[str, dict[str, str | int]] = {}
+    for rel in sorted(produced):
+        files[rel] = {"sha256": sha256_file(DIST / rel), "bytes": (DIST / rel).stat().st_size}
     build_id = hashlib.sha256("".join(f"{rel}\0{f['sha256']}\n" for rel, f in files.items()).encode()).hexdigest()[:16]
-    manifest = {
+    manifest: dict[str, object] = {
         "build_id": build_id,
         "pyodide": npm_version(PYODIDE_DIR),
         "onnxruntime_web": npm_version(ORT_DIR.parent),
@@ -275,7 +281,7 @@ def build() -> dict[str, object]:
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
         counts["written"] += 1
-    total = sum(int(f["bytes"]) for f in files.values())
+    total = sum((DIST / rel).stat().st_size for rel in files)
     log(
         f"{DIST}: {len(files)} files, {total / 1e6:.1f} MB, build {build_id}; "
         f"{counts['copied']} copied, {counts['written']} written, {counts['unchanged']} unchanged, {removed} removed "

@@ -34,6 +34,7 @@ from core.types import ChatRequest, Delta, Done, Restart, StreamEvent, Switch
 from . import openai_format as fmt
 from .admission import Admission
 from .validation import MAX_BODY_BYTES, parse_body, parse_chat, parse_completion, parse_responses
+from .web import WebBundle
 
 __all__ = ["EdgeState", "create_app", "error_response", "status_payload"]
 
@@ -545,6 +546,9 @@ def create_app(state: EdgeState) -> Starlette:
         lifespan=lifespan,
         exception_handlers={LLMError: _llm_error, 404: _not_found, 405: _not_found},
     )
+    # What no route matches (not even by path alone, which stays a 405) is the browser
+    # bundle at "/": dist/web or LLM_ROUTER_WEB_DIR (see web.py).
+    app.router.default = WebBundle()
     app.state.edge = state
     app.add_middleware(RequestContext)
     return app

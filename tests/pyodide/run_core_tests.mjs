@@ -6,8 +6,9 @@
 // the standard library, no micropip, no packages). pytest, hypothesis and their
 // dependencies are installed from wheels that tests/pyodide/fetch_wheels.py keeps
 // in .cache/pyodide-wheels/. core/ and tests/ are copied into Pyodide's in-memory
-// file system: /src/core (on sys.path) and /tests. Output streams as it comes;
-// the exit status is pytest's.
+// file system: /src/core (on sys.path) and /tests; tests/pyodide/driver.py runs
+// pytest (the same driver runs the suite in Chromium: e2e/test_core_in_chromium.py).
+// Output streams as it comes; the exit status is pytest's.
 //
 // Extra arguments go to pytest, e.g.  -k breaker  or  tests/core/test_retry.py
 // (paths as from the repo root; given any, they replace the default tests/core).
@@ -121,35 +122,10 @@ async function main() {
   const extra = process.argv.slice(2);
   const givesPaths = extra.some((arg) => /^\/?tests\//.test(arg));
   const args = ["-p", "no:cacheprovider", `--color=${color}`, ...(givesPaths ? [] : ["/tests/core"]), ...extra];
+  // tests/pyodide/driver.py (shared with the Chromium runner, e2e/test_core_in_chromium.py) runs pytest.
+  pyodide.runPython(fs.readFileSync(path.join(REPO, "tests", "pyodide", "driver.py"), "utf8"));
   pyodide.globals.set("pytest_args", pyodide.toPy(args));
-  const status = pyodide.runPython(`
-import os, sys
-sys.path.insert(0, "/src")
-os.chdir("/")  # the rootdir, as the repo root is on CPython (hypothesis keeps its database here)
-
-
-class _PyodideDefaults:
-    def pytest_addoption(self, parser):
-        # pyproject.toml sets pytest-timeout's "timeout"; that plugin needs threads
-        # or signals, which Pyodide lacks, so it is not installed here.
-        parser.addini("timeout", "ignored in Pyodide (no pytest-timeout)")
-
-    def pytest_configure(self, config):
-        # WASM runs slower than CPython: drop hypothesis's per-example deadline,
-        # unless the tests' own conftest has already chosen a settings profile.
-        try:
-            from hypothesis import settings
-        except ImportError:
-            return
-        if settings.get_current_profile_name() == "default":
-            settings.register_profile("pyodide", deadline=None)
-            settings.load_profile("pyodide")
-
-
-import pytest
-
-int(pytest.main(list(pytest_args), plugins=[_PyodideDefaults()]))
-`);
+  const status = pyodide.runPython('run(list(pytest_args), src="/src")');
   process.stdout.write(`run_core_tests: pytest exited ${status} after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
   return status;
 }

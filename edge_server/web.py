@@ -1,0 +1,136 @@
+"""The browser bundle (dist/web, made by ``make web``) served at ``/``.
+
+The API keeps its paths (/v1, /api, /health, /metrics): a path under one of
+them that no route matched gets the API's coded JSON 404, never a bundle file.
+Every bundle response carries the cross-origin isolation headers that WASM
+threads need (COOP same-origin + COEP require-corp), CORP same-origin, a MIME
+type browsers accept for modules and streaming WASM compilation, and
+``Cache-Control: no-cache`` (the files are not content-hashed; ETag and
+Last-Modified make revalidation cheap; the service worker versions its cache
+by build.json). Range requests work (Starlette's FileResponse).
+
+The directory is ``LLM_ROUTER_WEB_DIR`` or <repo>/dist/web. When it does not
+exist, ``/`` answers with a short page saying to run ``make web``.
+"""
+
+from __future__ import annotations
+
+import html
+import mimetypes
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Message, Receive, Scope, Send
+
+__all__ = ["API_PREFIXES", "SECURITY_HEADERS", "WebBundle", "content_type", "web_dir"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+API_PREFIXES = ("/v1", "/api", "/health", "/metrics")
+
+SECURITY_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+# Set here rather than left to the mimetypes module, whose table depends on the
+# Python version and the host's /etc/mime.types (.mjs and .wasm are not everywhere).
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".wasm": "application/wasm",
+    ".whl": "application/zip",
+    ".zip": "application/zip",
+    ".onnx": "application/octet-stream",
+    ".data": "application/octet-stream",
+    ".q4": "application/octet-stream",
+    ".bin": "application/octet-stream",
+    ".txt": "text/plain; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+
+_MISSING_PAGE = """<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>llm-runner-router: no web bundle</title>
+<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 3em auto">
+<h1>The web bundle is not built</h1>
+<p>Run <code>make web</code> (or <code>make run</code>, which builds it) and reload.
+It is served from <code>{directory}</code> (set <code>LLM_ROUTER_WEB_DIR</code> to change that).</p>
+<p>The API is up: <a href="/health">/health</a>, <a href="/api/status">/api/status</a>, <code>/v1/chat/completions</code>.</p>
+</body></html>
+"""
+
+
+def web_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(environ.get("LLM_ROUTER_WEB_DIR") or REPO_ROOT / "dist" / "web")
+
+
+def content_type(path: str) -> str:
+    suffix = os.path.splitext(path)[1].lower()
+    return _TYPES.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def _is_api(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in API_PREFIXES)
+
+
+class _Files(StaticFiles):
+    """StaticFiles with our MIME types (its own guess is the platform's)."""
+
+    def file_response(
+        self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["content-type"] = content_type(os.fspath(full_path))
+        return response
+
+
+class WebBundle:
+    """ASGI app for the bundle, mounted at ``/`` after the API routes."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or web_dir()
+        self._files: StaticFiles | None = None
+
+    def _static(self) -> StaticFiles | None:
+        if not self.directory.is_dir():
+            self._files = None
+            return None
+        if self._files is None:
+            self._files = _Files(directory=self.directory, html=True, follow_symlink=False)
+        return self._files
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if scope["type"] != "http" or _is_api(path):
+            raise HTTPException(404)  # the app's handler answers with the coded JSON error
+        cache = "no-cache"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                headers.append((b"cache-control", cache.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        files = self._static()
+        if files is None:
+            if path not in ("/", "/index.html"):
+                raise HTTPException(404)
+            cache = "no-store"
+            page = HTMLResponse(_MISSING_PAGE.format(directory=html.escape(str(self.directory))), status_code=503)
+            await page(scope, receive, send_with_headers)
+            return
+        await files(scope, receive, send_with_headers)

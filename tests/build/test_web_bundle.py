@@ -1,0 +1,93 @@
+"""build/web_bundle.py: the bundle's contents, its manifest, incremental rebuilds, and the wheels it makes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.build import ROOT, load_script
+
+pytestmark = pytest.mark.skipif(not (ROOT / "node_modules" / "pyodide").is_dir(), reason="node_modules is not installed (npm ci)")
+
+
+@pytest.fixture()
+def wb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
+    module = load_script("web_bundle")
+    src = tmp_path / "src"
+    (src / "engine").mkdir(parents=True)
+    (src / "index.html").write_text("<p>hi</p>")
+    (src / "engine" / "engine.js").write_text("export {};\n")
+    pkg = tmp_path / "python" / "llm_web"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("VALUE = 42\n")
+    (pkg / "data.json").write_text("{}")
+    (pkg.parent / "pyproject.toml").write_text('[project]\nname = "llm-web"\nversion = "0.2.0"\n')
+    monkeypatch.setattr(module, "DIST", tmp_path / "dist")
+    monkeypatch.setattr(module, "WEB_SRC", src)
+    monkeypatch.setattr(module, "WEB_PYTHON", pkg.parent)
+    return module
+
+
+def test_bundle_contents_and_manifest(wb: ModuleType) -> None:
+    manifest = wb.build()
+    dist: Path = wb.DIST
+    for name in wb.PYODIDE_FILES:
+        assert (dist / "vendor" / "pyodide" / name).is_file()
+    for name in wb.ORT_FILES:
+        assert (dist / "vendor" / "ort" / name).is_file()
+    assert manifest["wheels"] == ["wheels/llm_runner_router_core-0.1.0-py3-none-any.whl", "wheels/llm_web-0.2.0-py3-none-any.whl"]
+    assert json.loads((dist / "build.json").read_text()) == manifest
+    files = manifest["files"]
+    assert {"index.html", "engine/engine.js", *manifest["wheels"]} <= set(files)
+    assert files["index.html"] == {"sha256": hashlib.sha256(b"<p>hi</p>").hexdigest(), "bytes": 9}
+    assert not any(p.endswith((".map", ".asyncify.wasm", ".jspi.wasm")) for p in files)
+
+
+def test_rebuild_is_incremental_and_keeps_models(wb: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    first = wb.build()
+    dist: Path = wb.DIST
+    (dist / "models").mkdir()
+    (dist / "models" / "model.onnx").write_bytes(b"weights")
+    (dist / "stale.js").write_text("old")
+    (dist / "wheels" / "llm_web-0.1.0-py3-none-any.whl").write_bytes(b"old wheel")
+    capsys.readouterr()
+    second = wb.build()
+    out = capsys.readouterr().out
+    assert second == first  # same inputs, same build id
+    assert "0 copied, 0 written" in out and "2 removed" in out
+    assert (dist / "models" / "model.onnx").read_bytes() == b"weights"
+    assert not (dist / "stale.js").exists() and "models/model.onnx" not in second["files"]
+    (wb.WEB_SRC / "index.html").write_text("<p>changed</p>")
+    third = wb.build()
+    assert third["build_id"] != first["build_id"] and third["files"]["index.html"]["bytes"] == len("<p>changed</p>")
+
+
+def test_wheels_are_deterministic_and_installable(wb: ModuleType, tmp_path: Path) -> None:
+    name, data = wb.core_wheel()
+    assert wb.core_wheel() == (name, data)
+    with zipfile.ZipFile(wb.io.BytesIO(data)) as zf:
+        names = zf.namelist()
+    assert "core/router.py" in names and not any("edge_server" in n or "__pycache__" in n for n in names)
+    web_name, web_data = wb.web_wheel()
+    target = tmp_path / "site"
+    for wheel_name, wheel_data in ((name, data), (web_name, web_data)):
+        (tmp_path / wheel_name).write_bytes(wheel_data)
+        # pip checks RECORD's hashes and sizes as it installs
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", "--target", str(target)]
+        subprocess.run([*pip, str(tmp_path / wheel_name)], check=True)
+    assert (target / "llm_web" / "data.json").is_file()
+    probe = "import core.router, llm_web; print(llm_web.VALUE)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=target, capture_output=True, text=True)
+    assert out.stdout.strip() == "42", out.stderr
+
+
+def test_without_web_python_the_llm_web_wheel_is_left_out(wb: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(wb, "WEB_PYTHON", tmp_path / "absent")
+    assert [w.split("/")[1].split("-")[0] for w in wb.build()["wheels"]] == ["llm_runner_router_core"]

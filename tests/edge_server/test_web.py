@@ -1,0 +1,172 @@
+"""The browser bundle served at / by the edge server: headers, MIME types, ranges, a missing bundle, the API untouched.
+
+A small bundle is written to a temporary directory (LLM_ROUTER_WEB_DIR) and
+served by the real app on a real 127.0.0.1 port; the core routes to a scripted
+backend, so nothing here needs the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.config import Settings
+from core.store import MemoryStore
+from core.testing import Script, ScriptedBackend
+from edge_server.app import create_app
+from edge_server.server import build_state
+from tests.support.servers import ThreadServer
+
+WASM = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 8
+FILES: dict[str, bytes] = {
+    "index.html": b"<!doctype html><title>engine test</title>",
+    "loader.js": b"export const x = 1;\n",
+    "build.json": json.dumps({"build_id": "abc", "files": {}}).encode(),
+    "vendor/pyodide/pyodide.mjs": b"export {};\n",
+    "vendor/pyodide/pyodide.asm.wasm": WASM,
+    "vendor/pyodide/python_stdlib.zip": b"PK\x05\x06" + bytes(18),
+    "wheels/core-0.1.0-py3-none-any.whl": b"PK\x05\x06" + bytes(18),
+    "models/model.onnx": bytes(range(200)),
+    "models/model.onnx.data": bytes(100),
+    "models/model.q4": bytes(10),
+    "engine/worker.mjs": b"self.onmessage = () => {};\n",
+}
+SETTINGS = {
+    "providers": {"local": {"kind": "llamacpp"}},
+    "deployments": {"local-x": {"provider": "local", "model": "x"}},
+    "aliases": {"default": {"deployments": ["local-x"]}},
+}
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, directory: Path) -> ThreadServer:
+    monkeypatch.setenv("LLM_ROUTER_WEB_DIR", str(directory))
+    backend = ScriptedBackend(lambda req: Script(answer="Hello from the script."))
+    state = build_state(Settings.from_dict(SETTINGS), backends={"local": backend}, store=MemoryStore(), monitor=False)
+    return ThreadServer(create_app(state))
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("web")
+    for rel, data in FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+@pytest.fixture()
+def url(monkeypatch: pytest.MonkeyPatch, bundle: Path) -> Iterator[str]:
+    with serve(monkeypatch, bundle) as server:
+        yield server.url
+
+
+def assert_isolated(r: httpx.Response) -> None:
+    assert r.headers["cross-origin-opener-policy"] == "same-origin"
+    assert r.headers["cross-origin-embedder-policy"] == "require-corp"
+    assert r.headers["cross-origin-resource-policy"] == "same-origin"
+
+
+@pytest.mark.parametrize(
+    ("path", "mime"),
+    [
+        ("/", "text/html"),
+        ("/index.html", "text/html"),
+        ("/loader.js", "text/javascript"),
+        ("/engine/worker.mjs", "text/javascript"),
+        ("/vendor/pyodide/pyodide.mjs", "text/javascript"),
+        ("/vendor/pyodide/pyodide.asm.wasm", "application/wasm"),
+        ("/vendor/pyodide/python_stdlib.zip", "application/zip"),
+        ("/wheels/core-0.1.0-py3-none-any.whl", "application/zip"),
+        ("/build.json", "application/json"),
+        ("/models/model.onnx", "application/octet-stream"),
+        ("/models/model.onnx.data", "application/octet-stream"),
+        ("/models/model.q4", "application/octet-stream"),
+    ],
+)
+def test_bundle_files_have_their_type_and_isolation_headers(url: str, path: str, mime: str) -> None:
+    r = httpx.get(url + path)
+    assert r.status_code == 200
+    assert r.headers["content-type"].split(";")[0] == mime
+    assert_isolated(r)
+    assert r.headers["cache-control"] == "no-cache"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    rel = "index.html" if path == "/" else path.lstrip("/")
+    assert r.content == FILES[rel]
+
+
+def test_range_requests(url: str) -> None:
+    r = httpx.get(url + "/vendor/pyodide/pyodide.asm.wasm", headers={"Range": "bytes=8-263"})
+    assert r.status_code == 206
+    assert r.content == WASM[8:264]
+    assert r.headers["content-range"] == f"bytes 8-263/{len(WASM)}"
+    assert r.headers["content-type"] == "application/wasm"
+    assert_isolated(r)
+    tail = httpx.get(url + "/models/model.onnx", headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == FILES["models/model.onnx"][-10:]
+    bad = httpx.get(url + "/models/model.onnx", headers={"Range": "bytes=500-600"})
+    assert bad.status_code == 416
+
+
+def test_revalidation_and_head(url: str) -> None:
+    first = httpx.get(url + "/build.json")
+    again = httpx.get(url + "/build.json", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert_isolated(again)
+    head = httpx.head(url + "/vendor/pyodide/pyodide.asm.wasm")
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(WASM)) and head.content == b""
+
+
+def test_missing_bundle_file_is_a_404(url: str) -> None:
+    r = httpx.get(url + "/vendor/nothing.mjs")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "LLM_MODEL_001_E"
+    assert httpx.get(url + "/../../etc/passwd").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/v1/nothing", "/v1/", "/api/nothing", "/health/x", "/metrics/x", "/v1/index.html"])
+def test_unknown_api_paths_are_coded_json_404s_not_bundle_files(url: str, bundle: Path, path: str) -> None:
+    (bundle / "v1").mkdir(exist_ok=True)
+    (bundle / "v1" / "index.html").write_text("must never be served")
+    r = httpx.get(url + path)
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()["error"]
+    assert body["code"] == "LLM_MODEL_001_E" and path in body["message"]
+
+
+def test_api_routes_are_unaffected(url: str) -> None:
+    assert httpx.get(url + "/health").json()["status"] == "ok"
+    assert "deployments" in httpx.get(url + "/api/status").json()
+    assert "# TYPE" in httpx.get(url + "/metrics").text
+    assert [m["id"] for m in httpx.get(url + "/v1/models").json()["data"]] == ["default", "local-x"]
+    r = httpx.post(url + "/v1/chat/completions", json={"model": "default", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Hello from the script."
+    wrong = httpx.get(url + "/v1/chat/completions")
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "LLM_VAL_007_E"
+    post = httpx.post(url + "/index.html")
+    assert post.status_code == 405
+
+
+def test_without_a_bundle_the_root_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with serve(monkeypatch, tmp_path / "absent") as server:
+        r = httpx.get(server.url + "/")
+        assert r.status_code == 503 and r.headers["content-type"].startswith("text/html")
+        assert "make web" in r.text and "LLM_ROUTER_WEB_DIR" in r.text
+        assert_isolated(r)
+        missing = httpx.get(server.url + "/loader.js")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "LLM_MODEL_001_E"
+        assert httpx.get(server.url + "/health").status_code == 200
+
+
+def test_a_bundle_built_after_start_is_served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    root = tmp_path / "later"
+    with serve(monkeypatch, root) as server:
+        assert httpx.get(server.url + "/").status_code == 503
+        root.mkdir()
+        (root / "index.html").write_text("<p>built</p>")
+        r = httpx.get(server.url + "/")
+        assert r.status_code == 200 and r.text == "<p>built</p>"
