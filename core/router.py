@@ -206,9 +206,8 @@ class Router:
                 attempts += 1
                 retry.attempts += 1
                 endpoint = self.hints.endpoint_for(dep.key)
-                breq = BackendRequest(
-                    dep, request.messages, self.hints.strip_params(dep.key, request.params), endpoint, prefix, request.request_id, request.kind
-                )
+                params = self.hints.strip_params(dep.key, request.params)
+                breq = BackendRequest(dep, request.messages, params, endpoint, prefix, request.request_id, request.kind)
                 served = dep
                 hedge: _Hedge | None = None
                 if hedge_after is not None and not parts and attempts == 1 and queue:
