@@ -149,9 +149,11 @@ def build_webgpu(fp32: onnx.ModelProto, src: Source) -> onnx.ModelProto:
     emb_d = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
     emb_q = (blocks[..., 2:].copy().view(np.int8).astype(np.int16) + 128).astype(np.uint8)  # 8-bit default zero point 128
     new_inits += [
-        numpy_helper.from_array(emb_q, "embed.q8"),
         numpy_helper.from_array(emb_d, "embed.scales"),
-        numpy_helper.from_array(np.array([vocab, nb_e * 32], dtype=np.int64), "embed.shape"),
+        numpy_helper.from_array(emb_q.reshape(vocab, nb_e * 32), "embed.q8_2d"),
+        numpy_helper.from_array(np.array([0, 0, nb_e, 32], dtype=np.int64), "embed.blocks"),
+        numpy_helper.from_array(np.array([0, 0, nb_e * 32], dtype=np.int64), "embed.rows"),
+        numpy_helper.from_array(np.array(128.0, dtype=np.float32), "embed.zero"),
     ]
     for node in graph.node:
         if _is_layer_matmul(node, inits):
@@ -161,8 +163,8 @@ def build_webgpu(fp32: onnx.ModelProto, src: Source) -> onnx.ModelProto:
             base = name.removesuffix(".weight")
             new_inits += [
                 numpy_helper.from_array(_pack4(q), base + ".q4"),
-                numpy_helper.from_array(d, base + ".scales"),
-                numpy_helper.from_array(np.zeros((n, (nb + 1) // 2), dtype=np.uint8), base + ".zp0"),
+                numpy_helper.from_array(d.reshape(-1), base + ".scales"),
+                numpy_helper.from_array(np.zeros(n * ((nb + 1) // 2), dtype=np.uint8), base + ".zp0"),
                 numpy_helper.from_array(np.ascontiguousarray(m.T), base + ".minsT"),
                 numpy_helper.from_array(np.array([0, 0, nb, 32], dtype=np.int64), base + ".blocks"),
             ]
@@ -188,40 +190,66 @@ def build_webgpu(fp32: onnx.ModelProto, src: Source) -> onnx.ModelProto:
         elif node.op_type == "Transpose" and node.input[0] == "lm_head.MatMul.weight":
             continue
         elif node.name == "/model/embed_tokens/Gather":
-            # MatMulNBits takes the blocks as [V, nb, 32]; GatherBlockQuantized wants [V, K].
-            nodes.append(helper.make_node("Reshape", ["embed.q8", "embed.shape"], ["embed.q8_2d"], name="/model/embed_tokens/Reshape"))
-            nodes.append(
-                helper.make_node(
-                    "GatherBlockQuantized",
-                    ["embed.q8_2d", node.input[1], "embed.scales"],
-                    list(node.output),
-                    name="/model/embed_tokens/GatherBlockQuantized",
-                    domain="com.microsoft",
-                    bits=8,
-                    block_size=32,
-                    gather_axis=0,
-                    quantize_axis=1,
-                )
-            )
+            nodes += _embedding_q8(node.input[1], node.output[0], nb_e)
         elif node.name == "/lm_head/MatMul":
             last = _last_position(nodes)
-            nodes.append(
-                helper.make_node(
-                    "MatMulNBits",
-                    [last, "embed.q8", "embed.scales"],
-                    ["logits"],
-                    name="/lm_head/MatMulNBits",
-                    domain="com.microsoft",
-                    K=nb_e * 32,
-                    N=vocab,
-                    bits=8,
-                    block_size=32,
-                )
-            )
+            nodes += _lm_head_two_nibbles(last, emb_q, emb_d, new_inits)
         else:
             nodes.append(node)
     _replace(graph, nodes, [i for i in graph.initializer if i.name not in drop] + new_inits)
     return model
+
+
+def _embedding_q8(ids: str, out: str, nb: int) -> list[onnx.NodeProto]:
+    """Embedding rows from the Q8_0 blocks with plain ops (Gather, Cast, Mul), exactly.
+
+    GatherBlockQuantized has no WebGPU kernel and its CPU fallback misreads
+    the token ids in onnxruntime-web 1.30; these ops run everywhere.
+    """
+    p = "/model/embed_tokens"
+    return [
+        helper.make_node("Gather", ["embed.q8_2d", ids], [p + "/q"], name=p + "/GatherQ"),
+        helper.make_node("Cast", [p + "/q"], [p + "/qf"], name=p + "/Cast", to=TensorProto.FLOAT),
+        helper.make_node("Sub", [p + "/qf", "embed.zero"], [p + "/qs"], name=p + "/Sub"),
+        helper.make_node("Reshape", [p + "/qs", "embed.blocks"], [p + "/qb"], name=p + "/Blocks"),
+        helper.make_node("Gather", ["embed.scales", ids], [p + "/d"], name=p + "/GatherScales"),
+        helper.make_node("Unsqueeze", [p + "/d", "axes_last"], [p + "/d1"], name=p + "/UnsqueezeScales"),
+        helper.make_node("Mul", [p + "/qb", p + "/d1"], [p + "/w"], name=p + "/Mul"),
+        helper.make_node("Reshape", [p + "/w", "embed.rows"], [out], name=p + "/Rows"),
+    ]
+
+
+def _lm_head_two_nibbles(x: str, q8: np.ndarray, d: np.ndarray, inits: list[onnx.TensorProto]) -> list[onnx.NodeProto]:
+    """The Q8_0 LM head as two 4-bit MatMulNBits, exactly: WebGPU's MatMulNBits takes only 2 and 4 bits.
+
+    With u = q + 128 = 16h + l (h, l in 0..15): d*q = 16d*(h - 8) + d*l, so one
+    MatMulNBits over the high nibbles (scales 16d, zero point 8) plus one over
+    the low nibbles (scales d, zero point 0).
+    """
+    vocab, nb, _ = q8.shape
+    halves = {"hi": (q8 >> 4, 16 * d, 0x88), "lo": (q8 & 0x0F, d, 0x00)}
+    nodes = []
+    for half, (nibbles, scales, zero_points) in halves.items():
+        inits += [
+            numpy_helper.from_array(_pack4(nibbles), f"lm_head.{half}.q4"),
+            numpy_helper.from_array(scales.astype(np.float32).reshape(-1), f"lm_head.{half}.scales"),
+            numpy_helper.from_array(np.full(vocab * ((nb + 1) // 2), zero_points, dtype=np.uint8), f"lm_head.{half}.zp"),
+        ]
+        nodes.append(
+            helper.make_node(
+                "MatMulNBits",
+                [x, f"lm_head.{half}.q4", f"lm_head.{half}.scales", f"lm_head.{half}.zp"],
+                [f"/lm_head/{half}"],
+                name=f"/lm_head/MatMulNBits_{half}",
+                domain="com.microsoft",
+                K=nb * 32,
+                N=vocab,
+                bits=4,
+                block_size=32,
+            )
+        )
+    nodes.append(helper.make_node("Add", ["/lm_head/hi", "/lm_head/lo"], ["logits"], name="/lm_head/Add"))
+    return nodes
 
 
 def build_wasm(fp32: onnx.ModelProto, src: Source, fp32_dir: Path) -> tuple[onnx.ModelProto, bytes, dict[str, Any]]:

@@ -290,7 +290,7 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
-def _webgpu_reason(caps: DeviceCapabilities, need: ModelRequirements, allow_fallback_adapter: bool) -> LLMError | None:
+def _webgpu_reason(caps: DeviceCapabilities, need: ModelRequirements) -> LLMError | None:
     code = caps.webgpu_error_code
     if code is not None and code in catalogue.ALL:
         # The probe named the failure itself (e.g. requestDevice threw): keep its code and words.
@@ -302,10 +302,6 @@ def _webgpu_reason(caps: DeviceCapabilities, need: ModelRequirements, allow_fall
         return catalogue.WEBGPU_UNAVAILABLE.error("this browser has no WebGPU", engine="webgpu")
     if caps.adapter is None:
         return catalogue.WEBGPU_UNAVAILABLE.error("no WebGPU adapter could be had", engine="webgpu")
-    if caps.adapter.is_fallback_adapter and not allow_fallback_adapter:
-        return catalogue.WEBGPU_UNAVAILABLE.error(
-            "the only WebGPU adapter is a software fallback, slower than WASM", engine="webgpu", adapter=caps.adapter.description
-        )
     if caps.max_storage_buffer_binding_size < need.min_storage_buffer_binding_size:
         return catalogue.WEBGPU_LIMITS.error(
             f"maxStorageBufferBindingSize is {_mb(caps.max_storage_buffer_binding_size)}; "
@@ -388,14 +384,15 @@ def plan_engines(
 
     ``needs`` is one set of requirements for every engine, or one per engine
     name (an engine it does not name needs nothing). A software WebGPU
-    adapter counts only with ``allow_fallback_adapter``.
+    adapter (e.g. SwiftShader) works but is slower than WASM: it goes last,
+    with a warning, unless ``allow_fallback_adapter`` keeps it in its place.
     """
     usable: list[str] = []
     excluded: dict[str, LLMError] = {}
     for engine in dict.fromkeys(prefer):
         need = needs if isinstance(needs, ModelRequirements) else needs.get(engine, ModelRequirements())
         if engine == "webgpu":
-            reason = _webgpu_reason(caps, need, allow_fallback_adapter) or _wasm_reason(caps, need, engine)
+            reason = _webgpu_reason(caps, need) or _wasm_reason(caps, need, engine)
         elif engine == "wasm":
             reason = _wasm_reason(caps, need, engine)
         else:
@@ -406,6 +403,14 @@ def plan_engines(
         else:
             excluded[engine] = reason
     warnings: list[LLMError] = []
+    if "webgpu" in usable and caps.adapter is not None and caps.adapter.is_fallback_adapter and not allow_fallback_adapter:
+        usable.remove("webgpu")
+        usable.append("webgpu")
+        warnings.append(
+            catalogue.WEBGPU_UNAVAILABLE.error(
+                "the only WebGPU adapter is a software fallback, slower than WASM: tried last", adapter=caps.adapter.description
+            )
+        )
     threads = _wasm_threads(caps)
     if "wasm" in usable and threads == 1 and not caps.cross_origin_isolated and caps.hardware_concurrency != 1:
         # Single-threaded only for want of cross-origin isolation (COOP/COEP headers): say so.

@@ -186,7 +186,7 @@ WG, WA = "webgpu", "wasm"
         ("capable desktop", {}, (WG, WA), {}),
         ("no navigator.gpu", {"webgpu.available": False, "webgpu.adapter": None}, (WA,), {WG: catalogue.WEBGPU_UNAVAILABLE}),
         ("no adapter", {"webgpu.adapter": None}, (WA,), {WG: catalogue.WEBGPU_UNAVAILABLE}),
-        ("software adapter", {"webgpu.adapter.isFallbackAdapter": True}, (WA,), {WG: catalogue.WEBGPU_UNAVAILABLE}),
+        ("software adapter", {"webgpu.adapter.isFallbackAdapter": True}, (WA, WG), {}),
         (
             "probe's own error code",
             {"webgpu.adapter": None, "webgpu.error": {"code": "LLM_WEBGPU_001_E", "message": "requestAdapter returned null"}},
@@ -236,8 +236,11 @@ def test_f16_excludes_webgpu_only_when_the_model_needs_it() -> None:
     assert plan.engines == (WA,) and plan.excluded[WG].spec is catalogue.WEBGPU_NO_F16
 
 
-def test_a_fallback_adapter_counts_when_allowed() -> None:
+def test_a_fallback_adapter_goes_last_unless_allowed_its_place() -> None:
     assert plan_for({"webgpu.adapter.isFallbackAdapter": True}, allow_fallback_adapter=True).engines == (WG, WA)
+    plan = plan_for({"webgpu.adapter.isFallbackAdapter": True})
+    assert plan.engines == (WA, WG) and not plan.excluded
+    assert [w.spec for w in plan.warnings] == [catalogue.WEBGPU_UNAVAILABLE]
 
 
 def test_wasm_memory_stops_at_four_gigabytes() -> None:

@@ -48,6 +48,12 @@ DEFAULT_NEEDS: Final[Mapping[str, ModelRequirements]] = {
 }
 
 
+# Longer first-token limit than the server's: a local engine's first answer
+# compiles its GPU pipelines (minutes on a software adapter), and an engine
+# loaded on first use downloads its model before the first token.
+BROWSER_STREAM: Final[Mapping[str, float]] = {"first_token_timeout": 300.0, "stall_timeout": 60.0}
+
+
 def plan_from_probe(probe: Any, needs: Mapping[str, ModelRequirements] | ModelRequirements | None = None) -> EnginePlan:
     """The engines to load for the probe's device, best first (``.to_dict()`` for JS)."""
     return plan_engines(DeviceCapabilities.from_probe(py(probe)), DEFAULT_NEEDS if needs is None else needs)
@@ -158,6 +164,10 @@ class Runtime:
             "providers": {s.provider: {"kind": s.provider_kind} for s in self._slots.values()},
             "deployments": {s.deployment: {"provider": s.provider, "model": MODEL, **s.fields} for s in self._slots.values()},
             "aliases": {},
+            "stream": dict(BROWSER_STREAM),
+            # No overall limit by default: on a slow device a long answer is still
+            # worth having; the first-token and stall limits catch a stuck engine.
+            "retry": {"deadline": None},
         }
         order = self._order()
         if order:

@@ -1,0 +1,201 @@
+// The engine on the real model with real onnxruntime-web (WASM EP, in Node),
+// against Python onnxruntime on the same graph: before the tests,
+// engine_reference.py runs (in .cache/model-venv, which the model build
+// made) so that the reference always comes from the model as built now.
+// Files come over real HTTP from a local server.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import * as ort from 'onnxruntime-web';
+
+import { formatPrompt } from '../../web/src/engine/chat_format.js';
+import { StopMatcher, loadEngine } from '../../web/src/engine/engine.js';
+import { dequantizeAll } from '../../web/src/engine/weights.js';
+import { MODEL_DIR, PYTHON, ROOT, modelFile } from './model_files.mjs';
+import { serveStatic } from './static_server.mjs';
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+/** Greedy tokens from Python onnxruntime on the built graph (about 15 s). */
+function pythonReference() {
+  modelFile('manifest.json');
+  const dir = mkdtempSync(path.join(tmpdir(), 'engine-ref-'));
+  try {
+    const out = path.join(dir, 'engine.json');
+    execFileSync(PYTHON, [path.join(ROOT, 'tests/web_js/engine_reference.py'), out], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return JSON.parse(readFileSync(out, 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const fixture = pythonReference();
+
+let server;
+let engine;
+const progress = [];
+
+before(async () => {
+  const manifest = JSON.parse(readFileSync(modelFile('manifest.json'), 'utf8'));
+  const tampered = structuredClone(manifest);
+  tampered.files['wasm/layout.json'].sha256 = '0'.repeat(64);
+  server = await serveStatic(
+    { '/model/': MODEL_DIR, '/tampered/': MODEL_DIR },
+    { '/tampered/manifest.json': JSON.stringify(tampered) },
+  );
+  engine = await loadEngine({ ort, ep: 'wasm', modelBase: `${server.url}/model/`, threads: 1, onProgress: (e) => progress.push(e) });
+});
+
+after(async () => {
+  await engine?.release();
+  await server?.close();
+});
+
+/** Run a stream to its end: the pieces, and the final chunk. */
+async function collect(options) {
+  const pieces = [];
+  let final = null;
+  for await (const chunk of engine.stream(options)) {
+    assert.equal(final, null, 'nothing comes after the final chunk');
+    if ('finishReason' in chunk) final = chunk;
+    else pieces.push(chunk);
+  }
+  assert.ok(final, 'the stream ends with a final chunk');
+  return { pieces, text: pieces.map((p) => p.text).join(''), final };
+}
+
+test('the reference was made from the files the engine loads', () => {
+  const manifest = JSON.parse(readFileSync(modelFile('manifest.json'), 'utf8'));
+  assert.equal(manifest.files[manifest.variants.wasm.graph].sha256, fixture.graph_sha256);
+  assert.equal(manifest.files[manifest.variants.wasm.packed].sha256, fixture.packed_sha256);
+});
+
+test('the real weights dequantize to exactly the numpy reference', () => {
+  const packed = new Uint8Array(readFileSync(modelFile('wasm/weights.q4')));
+  const layout = JSON.parse(readFileSync(modelFile('wasm/layout.json'), 'utf8'));
+  assert.equal(sha256(dequantizeAll(packed, layout)), fixture.data_sha256);
+});
+
+test('loading reports byte progress per file and the session, and fills info', () => {
+  const manifest = JSON.parse(readFileSync(modelFile('manifest.json'), 'utf8'));
+  for (const file of ['tokenizer.json', 'wasm/model.onnx', 'wasm/weights.q4', 'wasm/layout.json']) {
+    const last = progress.filter((e) => e.stage === 'model' && e.file === file).at(-1);
+    assert.ok(last, `progress for ${file}`);
+    assert.equal(last.loaded, manifest.files[file].bytes);
+    assert.equal(last.total, manifest.files[file].bytes);
+  }
+  const session = progress.filter((e) => e.stage === 'session');
+  assert.equal(session[0].status, 'start');
+  assert.equal(session.at(-1).status, 'ready');
+  const dequantized = session.filter((e) => e.status === 'dequantize').at(-1);
+  assert.ok(dequantized.loaded > 0 && dequantized.loaded <= dequantized.total);
+  assert.equal(engine.info.ep, 'wasm');
+  assert.equal(engine.info.threads, 1);
+  assert.equal(engine.info.build_id, manifest.build_id);
+  assert.ok(engine.info.loadMs > 0);
+});
+
+for (const [i, c] of fixture.cases.entries()) {
+  test(`greedy tokens equal Python onnxruntime (case ${i}: ${c.kind})`, async () => {
+    const chat = JSON.parse(readFileSync(modelFile('manifest.json'), 'utf8')).chat;
+    assert.deepEqual(engine.tokenizer.encode(formatPrompt({ messages: c.messages, kind: c.kind, chat })), c.prompt_ids);
+    const { pieces, final } = await collect({ messages: c.messages, kind: c.kind, maxTokens: c.greedy_ids.length, temperature: 0 });
+    // The engine stops at the end-of-answer token; the reference ran on past it.
+    const eosAt = c.greedy_ids.findIndex((id) => chat.eos_token_ids.includes(id));
+    const expected = eosAt < 0 ? c.greedy_ids : c.greedy_ids.slice(0, eosAt);
+    assert.deepEqual(
+      pieces.map((p) => p.tokenId),
+      expected,
+    );
+    assert.equal(final.finishReason, eosAt < 0 ? 'length' : 'stop');
+    assert.deepEqual(final.usage, { promptTokens: c.prompt_ids.length, completionTokens: expected.length });
+    assert.ok(final.timings.prefillMs > 0);
+    assert.ok(final.timings.decodeTokS > 0);
+  });
+}
+
+test('a stop sequence ends the answer and is never emitted, even split across tokens', async () => {
+  const messages = fixture.cases[0].messages; // "The capital of France is Paris."
+  const whole = await collect({ messages, maxTokens: 16 });
+  assert.match(whole.text, /Paris/);
+  for (const stop of ['Paris', 'of Fr', 'is P']) {
+    const { text, final } = await collect({ messages, maxTokens: 16, stop: ['never seen', stop] });
+    assert.equal(final.finishReason, 'stop', stop);
+    assert.equal(text, whole.text.slice(0, whole.text.indexOf(stop)), stop);
+  }
+});
+
+test('an aborted signal ends the stream within one token, with finishReason "abort"', async () => {
+  const controller = new AbortController();
+  const pieces = [];
+  let final = null;
+  for await (const chunk of engine.stream({ messages: [{ role: 'user', content: 'Count from 1 to 100.' }], maxTokens: 200, signal: controller.signal })) {
+    if ('finishReason' in chunk) final = chunk;
+    else {
+      pieces.push(chunk);
+      if (pieces.length === 3) controller.abort();
+    }
+  }
+  assert.equal(final.finishReason, 'abort');
+  assert.equal(pieces.length, 3);
+  assert.equal(final.usage.completionTokens, 3);
+
+  const already = new AbortController();
+  already.abort();
+  const { pieces: none, final: f2 } = await collect({ messages: [{ role: 'user', content: 'Hi' }], signal: already.signal });
+  assert.deepEqual([none.length, f2.finishReason, f2.usage.completionTokens], [0, 'abort', 0]);
+});
+
+test('a seed makes sampling reproducible', async () => {
+  const options = { messages: [{ role: 'user', content: 'Tell me a story.' }], maxTokens: 12, temperature: 0.9, topP: 0.95 };
+  const a = await collect({ ...options, seed: 1234 });
+  const b = await collect({ ...options, seed: 1234 });
+  assert.equal(a.text, b.text);
+  assert.equal(a.final.usage.completionTokens, b.final.usage.completionTokens);
+});
+
+test('concurrent streams take turns and each gets its own answer', async () => {
+  const one = { messages: fixture.cases[0].messages, maxTokens: 8 };
+  const two = { messages: fixture.cases[2].messages, kind: 'text', maxTokens: 8 };
+  const [a, b] = await Promise.all([collect(one), collect(two)]);
+  assert.equal(a.text, (await collect(one)).text);
+  assert.equal(b.text, (await collect(two)).text);
+});
+
+test('a prompt longer than the context window fails with LLM_RUNTIME_003_E', async () => {
+  const long = 'word '.repeat(engine.contextLength + 10);
+  await assert.rejects(collect({ messages: [{ role: 'user', content: long }], kind: 'text' }), { code: 'LLM_RUNTIME_003_E' });
+});
+
+test('a request the template cannot render fails with LLM_VAL_001_E', async () => {
+  const messages = [{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }];
+  await assert.rejects(collect({ messages, kind: 'text' }), { code: 'LLM_VAL_001_E' });
+});
+
+test('a file that fails its checksum fails the load with LLM_ONNX_004_E', async () => {
+  await assert.rejects(loadEngine({ ort, ep: 'wasm', modelBase: `${server.url}/tampered/` }), (err) => {
+    assert.equal(err.code, 'LLM_ONNX_004_E', err.message);
+    assert.match(err.message, /wasm\/layout\.json failed its sha256 check/);
+    return true;
+  });
+});
+
+test('a missing model fails the load with a download error', async () => {
+  await assert.rejects(loadEngine({ ort, ep: 'wasm', modelBase: `${server.url}/nowhere/` }), { code: 'LLM_NET_002_E' });
+});
+
+test('StopMatcher holds back a possible stop sequence and releases it when it does not complete', () => {
+  const m = new StopMatcher(['</s>', 'STOP']);
+  assert.deepEqual(m.push('Hello <'), { emit: 'Hello ', stopped: false });
+  assert.deepEqual(m.push('/'), { emit: '', stopped: false });
+  assert.deepEqual(m.push('x> ST'), { emit: '</x> ', stopped: false });
+  assert.deepEqual(m.push('OP and more'), { emit: '', stopped: true });
+  const n = new StopMatcher(['STOP']);
+  n.push('ends with ST');
+  assert.equal(n.flush(), 'ST');
+});

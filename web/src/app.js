@@ -1,0 +1,60 @@
+// Wires the loader to the engine test page (index.html). The page's outcome is
+// also left on window for the e2e tests: __runtime, __result, __progress, __done.
+import { loadRuntime } from './loader.js';
+
+const $ = (id) => document.getElementById(id);
+const q = new URLSearchParams(location.search);
+const result = (window.__result = { crossOriginIsolated: self.crossOriginIsolated });
+
+function log(text) {
+  $('log').textContent += `${(performance.now() / 1000).toFixed(2)}s ${text}\n`;
+}
+
+const progress = (window.__progress = []);
+
+function onProgress(ev) {
+  progress.push(ev);
+  const what = ev.file ? `${ev.stage}: ${ev.file}` : ev.stage;
+  $('stage').textContent = ev.message ? `${what} — ${ev.message}` : what;
+  $('bar').max = ev.total || 1;
+  $('bar').value = ev.loaded || 0;
+  if (ev.message || ev.stage === 'ready') log(`${what}${ev.message ? `: ${ev.message}` : ''}`);
+}
+
+async function probe() {
+  // web/src/probe.js (the device probe), when the bundle has it.
+  const build = await (await fetch('./build.json')).json();
+  if (!build.files || !build.files['probe.js']) return null;
+  const mod = await import('./probe.js');
+  const fn = mod.probe || mod.default;
+  return typeof fn === 'function' ? await fn() : null;
+}
+
+try {
+  const [device, runtime] = await Promise.all([
+    probe().catch((e) => ({ error: String(e) })),
+    loadRuntime({
+      base: './',
+      onProgress,
+      ep: q.get('ep') || undefined,
+      threads: q.has('threads') ? Number(q.get('threads')) : undefined,
+      module: q.has('module') ? q.get('module') || null : 'llm_web',
+    }),
+  ]);
+  window.__runtime = runtime;
+  result.probe = device;
+  result.build_id = runtime.build.build_id;
+  result.pyodide = runtime.pyodide.version;
+  result.python = runtime.pyodide.runPython('import sys; sys.version.split()[0]');
+  result.core_codes = runtime.pyodide.runPython('import core.catalogue; len(core.catalogue.ALL)');
+  result.timings = runtime.timings;
+  $('probe').textContent = JSON.stringify(device, null, 1) ?? 'no probe.js in this bundle';
+  $('runtime').textContent = JSON.stringify(result, null, 1);
+} catch (e) {
+  result.error = { code: e.code, message: e.message, url: e.url };
+  $('stage').textContent = e.message;
+  $('stage').className = 'error';
+  log(`${e.code || 'error'}: ${e.message}`);
+  console.error(e);
+}
+window.__done = true;

@@ -1,0 +1,492 @@
+// The browser's local inference engine: loads the model's files, creates an
+// onnxruntime-web session (WebGPU or WASM) and generates tokens with a KV cache.
+//
+//   const engine = await loadEngine({ ort, ep: 'wasm', modelBase: '/models/smollm2-135m-instruct/', onProgress });
+//   for await (const chunk of engine.stream({ messages, maxTokens: 64 })) ...
+//
+// The generation loop is hand-written: onnxruntime-genai has no browser
+// build, and transformers.js brings its own copy of onnxruntime-web. The loop
+// is small, and keeping it in JS keeps the per-token work out of Pyodide,
+// which only consumes the iterator.
+
+import { formatPrompt } from './chat_format.js';
+import { CODES, EngineError, toEngineError } from './errors.js';
+import { Sampler, mulberry32, randomSeed } from './sampling.js';
+import { loadTokenizer } from './tokenizer.js';
+import { DequantizingView, dequantizeAll } from './weights.js';
+
+/**
+ * @typedef {{stage: 'model', file: string, loaded: number, total: number}
+ *   | {stage: 'session', status: 'start'|'dequantize'|'ready', loaded?: number, total?: number, ms?: number}} LoadProgress
+ * @typedef {{ep: 'webgpu'|'wasm', threads: number, loadMs: number, build_id: string, sessionMs: number,
+ *   warnings: string[]}} EngineInfo  warnings: what loaded but not as asked, one line each
+ * @typedef {{role: string, content: string}} ChatMessage
+ * @typedef {{messages: ChatMessage[], prefix?: string, kind?: 'chat'|'text', maxTokens?: number,
+ *   temperature?: number, topP?: number, seed?: number, stop?: string[], signal?: AbortSignal}} StreamOptions
+ * @typedef {{text: string, tokenId: number}} TokenChunk
+ * @typedef {{text: '', finishReason: 'stop'|'length'|'abort', usage: {promptTokens: number, completionTokens: number},
+ *   timings: {prefillMs: number|null, decodeTokS: number|null, totalMs: number}}} FinalChunk
+ */
+
+/**
+ * Load the model and create its session.
+ *
+ * `threads` sets `ort.env.wasm.numThreads`, which onnxruntime-web reads once,
+ * when its WASM module first initialises (the first session in the page);
+ * later values are ignored, and without cross-origin isolation it falls back
+ * to 1. `info.threads` reports what it actually uses.
+ *
+ * @param {object} options
+ * @param {any} options.ort the onnxruntime-web module
+ * @param {'webgpu'|'wasm'} [options.ep]
+ * @param {string|URL} options.modelBase URL of the model directory (holding manifest.json)
+ * @param {number} [options.threads]
+ * @param {(event: LoadProgress) => void} [options.onProgress]
+ * @param {typeof fetch} [options.fetchImpl]
+ * @returns {Promise<Engine>}
+ */
+export async function loadEngine({ ort, ep = 'wasm', modelBase, threads, onProgress = () => {}, fetchImpl = (url, init) => globalThis.fetch(url, init) }) {
+  const started = performance.now();
+  if (!ort?.InferenceSession || !ort?.Tensor) throw new EngineError(CODES.ONNX_RUNTIME_MISSING, 'onnxruntime-web is not loaded');
+  const base = new URL(String(modelBase).replace(/\/?$/, '/'), globalThis.location?.href);
+  const warnings = [];
+  const files = new ModelFiles(base, fetchImpl, onProgress, warnings);
+
+  let manifest, variant, tokenizer, graph, externalData;
+  try {
+    manifest = JSON.parse(new TextDecoder().decode(await files.get('manifest.json', { verify: false })));
+    variant = manifest.variants?.[ep];
+    if (!variant) throw new EngineError(CODES.ONNX_INVALID_MODEL, `the model has no ${ep} variant`, { context: { ep } });
+    files.manifest = manifest;
+    // The variant's files download together; the tokenizer is small.
+    let tokenizerBytes;
+    [tokenizerBytes, graph, externalData] = await Promise.all([
+      files.get(manifest.tokenizer),
+      files.get(variant.graph),
+      ep === 'wasm' ? wasmExternalData(ort, files, variant, onProgress) : files.get(variant.data),
+    ]);
+    tokenizer = loadTokenizer(new TextDecoder().decode(tokenizerBytes));
+  } catch (err) {
+    files.cancel(); // one file failed: the others' downloads are wasted
+    throw err instanceof EngineError ? err : new EngineError(CODES.ONNX_INVALID_MODEL, `the model's files are unusable: ${err.message}`, { cause: err });
+  }
+
+  if (threads != null) ort.env.wasm.numThreads = threads;
+  onProgress({ stage: 'session', status: 'start' });
+  const sessionStarted = performance.now();
+  let session;
+  try {
+    session = await ort.InferenceSession.create(graph, {
+      executionProviders: [ep],
+      graphOptimizationLevel: 'all',
+      // MLAS prepacking keeps a second, repacked copy of every float32 MatMul
+      // weight: WASM memory grows from 554 to 895 MB (and never shrinks), for
+      // no prefill or decode speed-up we could measure.
+      ...(ep === 'wasm' ? { extra: { session: { disable_prepacking: '1' } } } : {}),
+      externalData: [{ path: variant.external_data_path, data: externalData }],
+      // Keep outputs on the GPU: the KV cache goes straight back in as the
+      // next step's input, and only the logits are read back.
+      ...(ep === 'webgpu' ? { preferredOutputLocation: 'gpu-buffer' } : {}),
+    });
+  } catch (err) {
+    throw toEngineError(err, 'session', { ep });
+  }
+  const sessionMs = performance.now() - sessionStarted;
+  onProgress({ stage: 'session', status: 'ready', ms: sessionMs });
+
+  const usedThreads = ort.env.wasm.numThreads ?? 1;
+  if (threads > 1 && usedThreads < threads) {
+    warnings.push(`${CODES.WASM_NO_THREADS}: asked for ${threads} threads, running ${usedThreads} (no cross-origin isolation?)`);
+  }
+  const info = {
+    ep,
+    threads: usedThreads,
+    loadMs: performance.now() - started,
+    sessionMs,
+    build_id: manifest.build_id,
+    warnings,
+  };
+  try {
+    return new Engine({ ort, session, tokenizer, manifest, info });
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+}
+
+/**
+ * The WASM variant's float32 external data, rebuilt from the 4-bit file
+ * (see weights.js for why it is a lazy view).
+ */
+async function wasmExternalData(ort, files, variant, onProgress) {
+  const [packed, layoutBytes] = await Promise.all([files.get(variant.packed), files.get(variant.layout)]);
+  const layout = JSON.parse(new TextDecoder().decode(layoutBytes));
+  // A proxied runtime posts the data to its worker, and a structured clone of
+  // the view is an empty array: build the whole file then.
+  if (ort.env.wasm.proxy) return dequantizeAll(packed, layout);
+  let lastReport = 0;
+  return new DequantizingView(packed, layout, {
+    reuseBuffer: true,
+    onProgress: (loaded, total) => {
+      if (loaded - lastReport < total / 100 && loaded < total) return;
+      lastReport = loaded;
+      onProgress({ stage: 'session', status: 'dequantize', loaded, total });
+    },
+  });
+}
+
+/** Fetches the model's files, reporting byte progress and checking each against the manifest's sha256. */
+class ModelFiles {
+  constructor(base, fetchImpl, onProgress, warnings) {
+    this.base = base;
+    // Called unbound: window.fetch throws "Illegal invocation" with any other `this`.
+    this.fetch = (url, init) => fetchImpl(url, init);
+    this.onProgress = onProgress;
+    this.warnings = warnings;
+    this.manifest = null;
+    this.aborter = new AbortController();
+  }
+
+  cancel() {
+    this.aborter.abort();
+  }
+
+  /**
+   * @param {string} file path relative to the model directory
+   * @param {{verify?: boolean}} [options]
+   * @returns {Promise<Uint8Array>}
+   */
+  async get(file, { verify = true } = {}) {
+    const url = new URL(file, this.base);
+    const expected = this.manifest?.files?.[file];
+    if (verify && !expected) throw new EngineError(CODES.ONNX_INVALID_MODEL, `the manifest lists no checksum for ${file}`, { context: { file } });
+    const bytes = await this.download(url, file, expected?.bytes);
+    if (verify) await this.check(file, bytes, expected);
+    return bytes;
+  }
+
+  async download(url, file, knownSize) {
+    const fail = (why, cause) =>
+      new EngineError(CODES.NET_DOWNLOAD_FAILED, `download of ${file} failed: ${why}`, { context: { file, url: String(url) }, cause });
+    let response;
+    try {
+      response = await this.fetch(url, { signal: this.aborter.signal });
+    } catch (err) {
+      throw fail(err?.message ?? String(err), err);
+    }
+    if (!response.ok) throw fail(`HTTP ${response.status}`);
+    const total = knownSize ?? (Number(response.headers.get('content-length')) || 0);
+    if (!response.body) return new Uint8Array(await response.arrayBuffer());
+    // One buffer of the expected size, filled as chunks arrive: collecting
+    // chunks and concatenating them would hold the file twice.
+    let buffer = new Uint8Array(total || 1 << 16);
+    let loaded = 0;
+    let reported = 0;
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (loaded + value.length > buffer.length) {
+          const grown = new Uint8Array(Math.max(buffer.length * 2, loaded + value.length));
+          grown.set(buffer.subarray(0, loaded));
+          buffer = grown;
+        }
+        buffer.set(value, loaded);
+        loaded += value.length;
+        if (loaded - reported >= (total || loaded) / 100) {
+          reported = loaded;
+          this.onProgress({ stage: 'model', file, loaded, total: Math.max(total, loaded) });
+        }
+      }
+    } catch (err) {
+      throw fail(err?.message ?? String(err), err);
+    }
+    this.onProgress({ stage: 'model', file, loaded, total: Math.max(total, loaded) });
+    return buffer.subarray(0, loaded);
+  }
+
+  async check(file, bytes, expected) {
+    const corrupt = (why) =>
+      new EngineError(CODES.ONNX_INVALID_MODEL, `${file} ${why}`, { context: { file, expected: expected.sha256 } });
+    if (bytes.byteLength !== expected.bytes) throw corrupt(`has ${bytes.byteLength} bytes, the manifest says ${expected.bytes}`);
+    if (!globalThis.crypto?.subtle) {
+      // crypto.subtle exists only in secure contexts (https, localhost).
+      const warning = 'sha256 not checked: crypto.subtle needs a secure context (https or localhost)';
+      if (!this.warnings.includes(warning)) this.warnings.push(warning);
+      return;
+    }
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+    if (hex !== expected.sha256) throw corrupt('failed its sha256 check');
+  }
+}
+
+/**
+ * Text held back while it might be the start of a stop sequence, so that a
+ * stop sequence is never emitted, not even in part.
+ */
+export class StopMatcher {
+  /** @param {string[]} stops */
+  constructor(stops) {
+    this.stops = stops.filter((s) => s.length > 0);
+    this.held = '';
+  }
+
+  /**
+   * @param {string} text newly decoded text
+   * @returns {{emit: string, stopped: boolean}} text safe to show, and whether a stop sequence was reached
+   */
+  push(text) {
+    this.held += text;
+    let at = -1;
+    for (const stop of this.stops) {
+      const i = this.held.indexOf(stop);
+      if (i >= 0 && (at < 0 || i < at)) at = i;
+    }
+    if (at >= 0) {
+      const emit = this.held.slice(0, at);
+      this.held = '';
+      return { emit, stopped: true };
+    }
+    const keep = this.longestStopPrefixAtEnd();
+    const emit = this.held.slice(0, this.held.length - keep);
+    this.held = this.held.slice(this.held.length - keep);
+    return { emit, stopped: false };
+  }
+
+  /** @returns {string} what is still held (the answer ended without the stop sequence completing) */
+  flush() {
+    const rest = this.held;
+    this.held = '';
+    return rest;
+  }
+
+  longestStopPrefixAtEnd() {
+    let best = 0;
+    for (const stop of this.stops) {
+      for (let k = Math.min(stop.length - 1, this.held.length); k > best; k--) {
+        if (this.held.endsWith(stop.slice(0, k))) {
+          best = k;
+          break;
+        }
+      }
+    }
+    return best;
+  }
+}
+
+/** The output that feeds an input next step: past_key_values.3.key <- present.3.key. */
+function presentName(pastName) {
+  return pastName.replace('past_key_values.', 'present.');
+}
+
+export class Engine {
+  /**
+   * @param {{ort: any, session: any, tokenizer: import('./tokenizer.js').Tokenizer, manifest: any, info: EngineInfo}} parts
+   */
+  constructor({ ort, session, tokenizer, manifest, info }) {
+    this.ort = ort;
+    this.session = session;
+    this.tokenizer = tokenizer;
+    this.manifest = manifest;
+    /** @type {EngineInfo} */
+    this.info = info;
+    const config = manifest.config ?? {};
+    this.contextLength = config.context_length ?? 2048;
+    this.kvShape = [1, config.num_kv_heads, 0, config.head_dim];
+    this.eos = new Set(manifest.chat?.eos_token_ids ?? []);
+    this.sampler = new Sampler(config.vocab_size ?? tokenizer.vocabSize);
+    this.pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
+    for (const name of [...this.pastNames.map(presentName), 'logits']) {
+      if (!session.outputNames.includes(name)) throw new EngineError(CODES.ONNX_INVALID_MODEL, `the graph has no output ${name}`);
+    }
+    // Inputs are built on views of these, never copied per token.
+    this.ones = new BigInt64Array(this.contextLength).fill(1n);
+    this.positions = BigInt64Array.from({ length: this.contextLength }, (_, i) => BigInt(i));
+    this.nextToken = new BigInt64Array(1);
+    this.queue = Promise.resolve();
+    this.released = false;
+    this.lost = null;
+    if (info.ep === 'webgpu') this.watchDevice();
+  }
+
+  /**
+   * Generate an answer, piece by piece. One stream runs at a time; a second
+   * waits for the first to finish (the session and its buffers are shared).
+   * Pieces carry only complete characters and never any part of a stop
+   * sequence. The last chunk has `finishReason`: "stop" (end of answer or a
+   * stop sequence), "length" (maxTokens or the context window) or "abort"
+   * (the signal fired; checked before and after every model run, so at most
+   * one more token is computed). usage.completionTokens counts sampled tokens
+   * without the end-of-answer token.
+   *
+   * @param {StreamOptions} options
+   * @returns {AsyncGenerator<TokenChunk|FinalChunk>}
+   */
+  async *stream({ messages, prefix = '', kind = 'chat', maxTokens = 256, temperature = 0, topP = 1, seed, stop = [], signal }) {
+    const unlock = await this.lock();
+    const pasts = new Map();
+    try {
+      if (this.released) throw new EngineError(CODES.MODEL_NOT_LOADED, 'the engine was released');
+      const started = performance.now();
+      let prompt;
+      try {
+        prompt = formatPrompt({ messages, prefix, kind, chat: this.manifest.chat });
+      } catch (err) {
+        throw new EngineError(CODES.VAL_MALFORMED, err.message, { cause: err });
+      }
+      const promptIds = this.tokenizer.encode(prompt);
+      if (promptIds.length >= this.contextLength) {
+        throw new EngineError(CODES.RUNTIME_CONTEXT_LENGTH, `the prompt has ${promptIds.length} tokens; the context window is ${this.contextLength}`, {
+          context: { promptTokens: promptIds.length, contextLength: this.contextLength },
+        });
+      }
+      const limit = Math.min(maxTokens, this.contextLength - promptIds.length);
+      const random = mulberry32(seed ?? randomSeed());
+      const decoder = this.tokenizer.streamDecoder({ skipSpecial: true });
+      const stopper = new StopMatcher(stop);
+      for (const name of this.pastNames) pasts.set(name, new this.ort.Tensor('float32', new Float32Array(0), this.kvShape));
+
+      let input = BigInt64Array.from(promptIds, BigInt);
+      let pastLength = 0;
+      let generated = 0; // without the end-of-answer token
+      let sampled = 0;
+      let firstTokenAt = null;
+      let lastTokenAt = null;
+      const final = (finishReason) => {
+        const decodeMs = lastTokenAt - firstTokenAt;
+        return {
+          text: '',
+          finishReason,
+          usage: { promptTokens: promptIds.length, completionTokens: generated },
+          timings: {
+            prefillMs: firstTokenAt === null ? null : firstTokenAt - started,
+            decodeTokS: sampled > 1 && decodeMs > 0 ? ((sampled - 1) * 1000) / decodeMs : null,
+            totalMs: performance.now() - started,
+          },
+        };
+      };
+
+      let finishReason = 'length';
+      let id = -1;
+      for (let step = 0; step < limit; step++) {
+        if (signal?.aborted) {
+          finishReason = 'abort';
+          break;
+        }
+        const logits = await this.forward(input, pastLength, pasts);
+        pastLength += input.length;
+        id = this.sampler.sample(logits, { temperature, topP, random });
+        sampled++;
+        lastTokenAt = performance.now();
+        firstTokenAt ??= lastTokenAt;
+        if (signal?.aborted) {
+          finishReason = 'abort';
+          break;
+        }
+        if (this.eos.has(id)) {
+          finishReason = 'stop';
+          break;
+        }
+        generated++;
+        const { emit, stopped } = stopper.push(decoder.push(id));
+        if (emit) yield { text: emit, tokenId: id };
+        if (stopped) {
+          yield final('stop');
+          return;
+        }
+        this.nextToken[0] = BigInt(id);
+        input = this.nextToken;
+      }
+      if (finishReason !== 'abort') {
+        // The answer ended: whatever the decoder or the stop matcher still
+        // holds is part of it, unless it completes a stop sequence.
+        const rest = stopper.push(decoder.flush());
+        const tail = rest.emit + (rest.stopped ? '' : stopper.flush());
+        if (tail) yield { text: tail, tokenId: id };
+        if (rest.stopped) finishReason = 'stop';
+      }
+      yield final(finishReason);
+    } finally {
+      for (const tensor of pasts.values()) tensor.dispose();
+      unlock();
+    }
+  }
+
+  /**
+   * One model run: `input` tokens after `pastLength` cached ones. Replaces the
+   * tensors in `pasts` with the run's presents (disposing the old ones) and
+   * returns the last position's logits.
+   * @returns {Promise<Float32Array>}
+   */
+  async forward(input, pastLength, pasts) {
+    if (this.lost) throw new EngineError(CODES.WEBGPU_DEVICE_LOST, `the GPU device was lost: ${this.lost}`);
+    const { Tensor } = this.ort;
+    const total = pastLength + input.length;
+    const feeds = {};
+    for (const name of this.session.inputNames) {
+      if (name === 'input_ids') feeds[name] = new Tensor('int64', input, [1, input.length]);
+      else if (name === 'attention_mask') feeds[name] = new Tensor('int64', this.ones.subarray(0, total), [1, total]);
+      else if (name === 'position_ids') feeds[name] = new Tensor('int64', this.positions.subarray(pastLength, total), [1, input.length]);
+      else if (pasts.has(name)) feeds[name] = pasts.get(name);
+      else throw new EngineError(CODES.ONNX_INVALID_MODEL, `the graph has an input the engine does not know: ${name}`);
+    }
+    let out;
+    try {
+      out = await this.session.run(feeds);
+    } catch (err) {
+      throw toEngineError(err, 'run', { ep: this.info.ep, context: { pastLength } });
+    }
+    try {
+      for (const name of this.pastNames) {
+        pasts.get(name).dispose();
+        pasts.set(name, out[presentName(name)]);
+      }
+      const logits = out.logits;
+      const vocab = logits.dims[logits.dims.length - 1];
+      // On WebGPU this is the one read-back per token.
+      const data = logits.location === 'cpu' ? logits.data : await logits.getData();
+      const last = data.subarray(data.length - vocab);
+      if (logits.location !== 'cpu') logits.dispose();
+      return last;
+    } catch (err) {
+      throw toEngineError(err, 'run', { ep: this.info.ep });
+    }
+  }
+
+  /** Serialise streams: resolves with the function that lets the next one in. */
+  async lock() {
+    const previous = this.queue;
+    let unlock;
+    this.queue = new Promise((resolve) => (unlock = resolve));
+    await previous;
+    return unlock;
+  }
+
+  /** Mark the engine lost when onnxruntime-web's GPU device goes (driver reset, tab in background on some systems). */
+  watchDevice() {
+    try {
+      Promise.resolve(this.ort.env?.webgpu?.device)
+        .then((device) => device?.lost)
+        .then((info) => {
+          if (info && !this.released) this.lost = info.message || info.reason || 'unknown reason';
+        })
+        .catch(() => {});
+    } catch {
+      // no device to watch
+    }
+  }
+
+  /** Free the session (and its GPU or WASM memory). Streams after this fail with LLM_MODEL_007_E. */
+  async release() {
+    const unlock = await this.lock();
+    try {
+      if (this.released) return;
+      this.released = true;
+      await this.session.release();
+    } finally {
+      unlock();
+    }
+  }
+}

@@ -1,0 +1,165 @@
+// Boots the Python side of the browser runtime: Pyodide from the bundle, the
+// wheels that build.json lists (the core and llm_web), then `import llm_web`.
+//
+//   const { pyodide, py, build } = await loadRuntime({ base: '/', onProgress });
+//
+// onProgress gets {stage, loaded, total, file?, message?}; stage is one of
+// 'pyodide' | 'wheel' | 'model' | 'session' | 'ready' ('model' and 'session'
+// are the engine's: web/src/engine/engine.js reports them through the same
+// callback). `ep` and `threads` are passed through for the engine.
+//
+// Failures are Errors with a catalogue code in `.code` (and `.url` where a
+// fetch failed): LLM_WASM_001_E when Pyodide does not load, LLM_CORE_001_E
+// (init failed) when build.json, a wheel or llm_web does not.
+
+export const CODES = Object.freeze({ WASM_LOAD_FAILED: 'LLM_WASM_001_E', CORE_INIT_FAILED: 'LLM_CORE_001_E' });
+
+export class RuntimeLoadError extends Error {
+  constructor(code, message, { url, cause } = {}) {
+    super(`[${code}] ${message}`, cause === undefined ? undefined : { cause });
+    this.name = 'RuntimeLoadError';
+    this.code = code;
+    if (url) this.url = url;
+  }
+
+  toJSON() {
+    return { code: this.code, message: this.message, url: this.url };
+  }
+}
+
+// One line: the first of a JS message, the last of a Python traceback (the exception itself).
+function describe(e) {
+  const lines = String(e && e.message ? e.message : e).split('\n').filter((line) => line.trim());
+  const line = (lines[0] || '').startsWith('Traceback') ? lines[lines.length - 1] : lines[0] || '';
+  return line.slice(0, 500);
+}
+
+/** The response's body as bytes, reporting progress as chunks arrive; a coded error names the URL. */
+async function fetchBytes(url, code, onChunk = () => {}) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw new RuntimeLoadError(code, `could not fetch ${url}: ${describe(e)}`, { url, cause: e });
+  }
+  if (!response.ok) throw new RuntimeLoadError(code, `could not fetch ${url}: HTTP ${response.status}`, { url });
+  if (!response.body) return new Uint8Array(await response.arrayBuffer());
+  const chunks = [];
+  let size = 0;
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+      onChunk(size);
+    }
+  } catch (e) {
+    throw new RuntimeLoadError(code, `download of ${url} failed: ${describe(e)}`, { url, cause: e });
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * loadPyodide, failing when its WebAssembly does not load. Pyodide 314 does not
+ * reject then: Emscripten prints "wasm instantiation failed!" and the fetch's
+ * rejection goes unhandled, so loadPyodide would wait forever.
+ */
+async function bootPyodide(indexURL, options) {
+  let fail;
+  const failed = new Promise((_, reject) => {
+    fail = reject;
+  });
+  const onRejection = (ev) => {
+    const reason = ev.reason;
+    if (String((reason && reason.stack) || reason).includes(indexURL)) fail(reason);
+  };
+  let booting = true;
+  const stderr = options.stderr || ((line) => console.warn(line));
+  const watch = (line) => {
+    if (booting && /wasm instantiation failed|^Aborted\(/.test(line)) fail(new Error(line));
+    stderr(line);
+  };
+  globalThis.addEventListener('unhandledrejection', onRejection);
+  try {
+    const { loadPyodide } = await import(`${indexURL}pyodide.mjs`);
+    return await Promise.race([loadPyodide({ ...options, indexURL, stderr: watch }), failed]);
+  } finally {
+    booting = false;
+    globalThis.removeEventListener('unhandledrejection', onRejection);
+  }
+}
+
+/**
+ * @param {{base?: string, onProgress?: (ev: object) => void, ep?: string, threads?: number,
+ *          module?: string | null, pyodideOptions?: object}} [options]
+ *   module: the Python module to import and return as `py` (default 'llm_web'; null: none).
+ * @returns {Promise<{pyodide: object, py: object | null, build: object, ep?: string, threads?: number, timings: object}>}
+ */
+export async function loadRuntime({ base = '/', onProgress, ep, threads, module = 'llm_web', pyodideOptions = {} } = {}) {
+  const report = (ev) => {
+    try {
+      if (onProgress) onProgress(ev);
+    } catch (e) {
+      console.warn('loadRuntime: onProgress threw', e);
+    }
+  };
+  const started = performance.now();
+  const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
+  const indexURL = `${root}vendor/pyodide/`;
+
+  report({ stage: 'pyodide', loaded: 0, total: 1, message: 'loading Pyodide' });
+  const buildURL = `${root}build.json`;
+  const buildText = new TextDecoder().decode(await fetchBytes(buildURL, CODES.CORE_INIT_FAILED));
+  let build;
+  try {
+    build = JSON.parse(buildText);
+  } catch (e) {
+    throw new RuntimeLoadError(CODES.CORE_INIT_FAILED, `${buildURL} is not JSON: ${describe(e)}`, { url: buildURL, cause: e });
+  }
+
+  let pyodide;
+  try {
+    pyodide = await bootPyodide(indexURL, { env: { HOME: '/home/pyodide' }, ...pyodideOptions });
+  } catch (e) {
+    throw new RuntimeLoadError(CODES.WASM_LOAD_FAILED, `Pyodide failed to load from ${indexURL}: ${describe(e)}`, { url: indexURL, cause: e });
+  }
+  const pyodideMs = performance.now() - started;
+  report({ stage: 'pyodide', loaded: 1, total: 1, message: `Pyodide ${pyodide.version} in ${Math.round(pyodideMs)} ms` });
+
+  const wheels = build.wheels || [];
+  const total = wheels.reduce((sum, w) => sum + ((build.files && build.files[w] && build.files[w].bytes) || 0), 0);
+  const site = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
+  let loaded = 0;
+  for (const wheel of wheels) {
+    const url = `${root}${wheel}`;
+    const bytes = await fetchBytes(url, CODES.CORE_INIT_FAILED, (n) => report({ stage: 'wheel', loaded: loaded + n, total, file: wheel }));
+    try {
+      pyodide.unpackArchive(bytes, 'wheel', { extractDir: site });
+    } catch (e) {
+      throw new RuntimeLoadError(CODES.CORE_INIT_FAILED, `could not install ${url}: ${describe(e)}`, { url, cause: e });
+    }
+    loaded += bytes.length;
+    report({ stage: 'wheel', loaded, total, file: wheel });
+  }
+  pyodide.runPython('import importlib; importlib.invalidate_caches()');
+
+  let py = null;
+  if (module) {
+    try {
+      py = pyodide.pyimport(module);
+    } catch (e) {
+      throw new RuntimeLoadError(CODES.CORE_INIT_FAILED, `import ${module} failed: ${describe(e)}`, { cause: e });
+    }
+  }
+  const timings = { pyodide_ms: pyodideMs, total_ms: performance.now() - started };
+  report({ stage: 'ready', loaded: 1, total: 1, message: `runtime ready in ${Math.round(timings.total_ms)} ms` });
+  return { pyodide, py, build, ep, threads, timings };
+}

@@ -1,0 +1,52 @@
+// The local-model page (local.html): one prompt, streamed from the engine the
+// core picks. Its state is also left on window for the e2e tests:
+// __runtime (PageRuntime), __progress, __ready, __error.
+import { createRuntime } from './runtime.js';
+
+const $ = (id) => document.getElementById(id);
+const q = new URLSearchParams(location.search);
+const progress = (window.__progress = []);
+let controller = null;
+
+function onProgress(ev) {
+  progress.push(ev);
+  const what = ev.file ? `${ev.stage}: ${ev.file}` : ev.stage;
+  $('stage').textContent = ev.message ? `${what} — ${ev.message}` : what;
+  $('bar').max = ev.total || 1;
+  $('bar').value = ev.loaded || 0;
+}
+
+async function ask(event) {
+  event.preventDefault();
+  controller = new AbortController();
+  $('answer').textContent = '';
+  $('send').disabled = true;
+  $('stop').disabled = false;
+  const done = await window.__runtime.chat([{ role: 'user', content: $('prompt').value }], {
+    signal: controller.signal,
+    maxTokens: 128,
+    onToken: (text) => {
+      $('answer').textContent += text;
+    },
+  });
+  $('meta').textContent = done.error
+    ? `${done.error.code}: ${done.error.message}`
+    : `${done.deployment} · ${done.finish_reason}${done.complete ? '' : ' (incomplete)'}`;
+  $('send').disabled = false;
+  $('stop').disabled = true;
+}
+
+try {
+  const engines = q.get('engines') ? q.get('engines').split(',') : undefined;
+  const threads = q.get('threads') ? Number(q.get('threads')) : undefined;
+  window.__runtime = await createRuntime({ base: './', onProgress, engines, threads });
+  $('send').disabled = false;
+  $('ask').addEventListener('submit', ask);
+  $('stop').addEventListener('click', () => controller && controller.abort());
+} catch (e) {
+  window.__error = { code: e.code, message: String(e.message || e) };
+  $('stage').textContent = `${e.code || 'error'}: ${e.message}`;
+  $('stage').className = 'error';
+  console.error(e);
+}
+window.__ready = true;

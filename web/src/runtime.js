@@ -1,0 +1,201 @@
+// The page's entry point to local inference: probe the device, boot the core in
+// Pyodide, load the engines the core's capability plan picks, and route each
+// chat through the core's Router (llm_web.runtime.Runtime).
+//
+//   import { createRuntime } from '/runtime.js';
+//   const runtime = await createRuntime({ onProgress });
+//   const done = await runtime.chat(messages, { onToken: (text) => …, signal });
+//
+// Only the best engine of the plan is loaded up front; the others load the
+// first time the router falls back to them (each variant is ~100 MB to fetch
+// and hundreds of MB of memory, and most pages never need the second).
+
+import { loadRuntime } from './loader.js';
+import { probeDevice } from './probe.js';
+import { loadEngine } from './engine/engine.js';
+import { EngineError } from './engine/errors.js';
+
+export const MODEL_DIR = 'models/smollm2-135m-instruct/';
+
+function toJs(proxy) {
+  if (proxy === null || proxy === undefined || typeof proxy.toJs !== 'function') return proxy;
+  try {
+    return proxy.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
+  } finally {
+    proxy.destroy();
+  }
+}
+
+/**
+ * An engine that loads on its first use, so the router can fall back to it
+ * without every page paying for it.
+ */
+class LazyEngine {
+  constructor(ep, load) {
+    this.ep = ep;
+    this._load = load;
+    this._engine = null;
+    this._loading = null;
+    this.info = { ep, loaded: false };
+  }
+
+  async ready() {
+    if (this._engine) return this._engine;
+    if (!this._loading) {
+      this._loading = this._load().then(
+        (engine) => {
+          this._engine = engine;
+          this.info = { ...engine.info, loaded: true };
+          return engine;
+        },
+        (e) => {
+          this._loading = null; // a later request may try again
+          throw e;
+        },
+      );
+    }
+    return this._loading;
+  }
+
+  async *stream(options) {
+    const engine = await this.ready();
+    yield* engine.stream(options);
+  }
+
+  async release() {
+    if (this._engine) await this._engine.release();
+  }
+}
+
+/**
+ * @param {object} [options]
+ * @param {string} [options.base] where the bundle is served ('/' by default)
+ * @param {(ev: object) => void} [options.onProgress] {stage, loaded, total, file?, message?}
+ * @param {string[]} [options.engines] force these engines (e.g. ['wasm']) instead of the plan's
+ * @param {number} [options.threads] WASM threads (default: the plan's)
+ * @param {object} [options.settings] core settings merged over the generated ones
+ * @param {object} [options.probe] a probe result to use instead of probing (tests, demos)
+ */
+export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe } = {}) {
+  const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
+  const device = probe || (await probeDevice());
+  const booted = await loadRuntime({ base: root, onProgress });
+  const { pyodide, py } = booted;
+  const runtimeModule = pyodide.pyimport('llm_web.runtime');
+  const plan = toJs(runtimeModule.plan_from_probe(pyodide.toPy(device)).to_dict());
+  const chosen = engines || plan.engines;
+  const wasmThreads = threads || plan.threads || 1;
+  const ortFile = chosen.includes('webgpu') ? 'ort.all.min.mjs' : 'ort.wasm.min.mjs';
+  const ort = await import(`${root}vendor/ort/${ortFile}`);
+  ort.env.wasm.wasmPaths = `${root}vendor/ort/`;
+  const errors = {};
+  const table = {};
+  for (const ep of chosen) {
+    table[ep] = new LazyEngine(ep, () =>
+      loadEngine({ ort, ep, modelBase: `${root}${MODEL_DIR}`, threads: wasmThreads, onProgress }),
+    );
+  }
+  // The best engine loads now; when it cannot, the next one is tried, so the
+  // page is ready with whatever this device can run.
+  let first = null;
+  for (const ep of chosen) {
+    try {
+      await table[ep].ready();
+      first = ep;
+      break;
+    } catch (e) {
+      errors[ep] = { code: e.code || 'LLM_ONNX_002_E', message: String(e.message || e) };
+      console.warn(`engine ${ep} failed to load`, e);
+    }
+  }
+  const kwargs = settings ? { settings_overrides: pyodide.toPy(settings) } : {};
+  const runtime = runtimeModule.Runtime.create.callKwargs(pyodide.toPy(device), table, kwargs);
+  runtimeModule.destroy();
+  if (onProgress) onProgress({ stage: 'ready', loaded: 1, total: 1, message: first ? `ready on ${first}` : 'no local engine' });
+  return new PageRuntime({ pyodide, py, runtime, device, plan, table, errors, first, booted });
+}
+
+export class PageRuntime {
+  constructor({ pyodide, py, runtime, device, plan, table, errors, first, booted }) {
+    this.pyodide = pyodide;
+    this.py = py;
+    this._runtime = runtime;
+    this.probe = device;
+    this.plan = plan;
+    this.engines = table;
+    this.loadErrors = errors;
+    this.engine = first; // the engine loaded up front (null: none could load)
+    this.build = booted.build;
+    this.timings = booted.timings;
+  }
+
+  /**
+   * Stream one answer: each event is {type: 'delta'|'switch'|'restart'|'done', …}
+   * (see llm_web/runtime.py event_to_dict). Breaking out of the loop, or an
+   * aborted `signal`, cancels the generation wherever it runs.
+   */
+  async *stream(messages, options = {}) {
+    const { signal, onToken, onEvent, ...rest } = options;
+    const gen = this._runtime.chat(this.pyodide.toPy(messages), this.pyodide.toPy(rest));
+    let finished = false;
+    let pending = null;
+    const aborted = new Promise((resolve) => {
+      if (!signal) return;
+      if (signal.aborted) resolve('abort');
+      signal.addEventListener('abort', () => resolve('abort'), { once: true });
+    });
+    try {
+      for (;;) {
+        pending = gen.next();
+        const next = await Promise.race([pending, aborted]);
+        if (next === 'abort') {
+          yield { type: 'done', finish_reason: 'abort', complete: false, error: null };
+          return;
+        }
+        pending = null;
+        if (next.done) break;
+        const event = toJs(next.value);
+        if (event.type === 'done') finished = true;
+        yield event;
+      }
+    } finally {
+      // A Python async generator cannot be closed while it runs: let the step
+      // in flight end (at most one token), then close it, which cancels the
+      // attempt and aborts the engine (llm_web/backend.py).
+      if (pending) {
+        try {
+          const last = await pending;
+          if (last && !last.done) toJs(last.value);
+        } catch (e) {
+          console.warn('the answer failed while being cancelled', e);
+        }
+      }
+      if (!finished) {
+        try {
+          await gen.return();
+        } catch (e) {
+          console.warn('closing the answer failed', e);
+        }
+      }
+      gen.destroy();
+    }
+  }
+
+  /** The whole answer: calls onToken(text, event) per piece and onEvent(event) for every event; resolves to the done event. */
+  async chat(messages, options = {}) {
+    const { onToken, onEvent } = options;
+    let done = null;
+    for await (const event of this.stream(messages, options)) {
+      if (onEvent) onEvent(event);
+      if (event.type === 'delta' && onToken) onToken(event.text, event);
+      if (event.type === 'done') done = event;
+    }
+    return done;
+  }
+
+  status() {
+    return toJs(this._runtime.status());
+  }
+}
+
+export { EngineError };
