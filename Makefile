@@ -41,7 +41,7 @@ help:
 	@echo "(set-up builds llama-cpp-python once, ≈8 min, and fetches the default model into models/)"
 
 run: setup model browser-model web
-	@echo "llm-runner-router: demo at http://127.0.0.1:8000/  (OpenAI API at http://127.0.0.1:8000/v1)"
+	@echo "llm-runner-router: local model in the page at http://127.0.0.1:8000/local.html  (OpenAI API at http://127.0.0.1:8000/v1)"
 	$(BIN)/llm-runner-router serve --host 127.0.0.1 --port 8000
 
 test: setup model lint typecheck error-docs pytest js-test pyodide-test e2e
