@@ -1,8 +1,9 @@
 """The numpy reference for web/src/engine/weights.js, and a small fixture made with it.
 
 `dequantize_all(packed, layout)` rebuilds the float32 external-data file from
-weights.q4 + layout.json, written from the layout contract independently of
-the JS. Run as a script, it writes tests/web_js/fixtures/weights/ (a packed
+weights.q4 + layout.json with build/wasm_weights.py (the numpy side of the
+layout contract, which the build checks byte for byte against the builder's
+float32 graph). Run as a script, it writes tests/web_js/fixtures/weights/ (a packed
 file covering every kind, both orientations, odd shapes and padding gaps, and
 the float32 bytes numpy makes of it) for tests/web_js/weights.test.mjs.
 
@@ -17,42 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "build"))
+import wasm_weights  # noqa: E402
+
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "weights"
 BLOCK = 32
 
 
-def dequantize_tensor(packed: bytes | np.ndarray, t: dict) -> np.ndarray:
-    """One tensor as float32, in the order the float32 file stores it."""
-    rows, cols, src = t["rows"], t["cols"], t["src_offset"]
-    buf = np.frombuffer(packed, dtype=np.uint8)
-    if t["kind"] == "f32":
-        m = buf[src : src + rows * cols * 4].view("<f4").reshape(rows, cols)
-    elif t["kind"] == "q4_1":
-        blocks = buf[src : src + rows * cols // BLOCK * 20].reshape(-1, 20)
-        d = blocks[:, 0:2].copy().view("<f2").astype(np.float32)
-        mn = blocks[:, 2:4].copy().view("<f2").astype(np.float32)
-        qs = blocks[:, 4:20]
-        q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32)
-        m = (d * q + mn).reshape(rows, cols)
-    elif t["kind"] == "q8_0":
-        blocks = buf[src : src + rows * cols // BLOCK * 34].reshape(-1, 34)
-        d = blocks[:, 0:2].copy().view("<f2").astype(np.float32)
-        q = blocks[:, 2:34].copy().view(np.int8).astype(np.float32)
-        m = (d * q).reshape(rows, cols)
-    else:
-        raise ValueError(f"unknown kind {t['kind']}")
-    if t["transpose"]:
-        m = m.T
-    return np.ascontiguousarray(m, dtype="<f4")
-
-
 def dequantize_all(packed: bytes | np.ndarray, layout: dict) -> bytearray:
-    out = bytearray(layout["total_bytes"])
-    for t in layout["tensors"]:
-        data = dequantize_tensor(packed, t).tobytes()
-        assert len(data) == t["bytes"], t["name"]
-        out[t["offset"] : t["offset"] + t["bytes"]] = data
-    return out
+    """The float32 external-data file, by the build's own numpy reference (build/wasm_weights.py)."""
+    return wasm_weights.materialize(layout, packed)
 
 
 def _pack(kind: str, rows: int, cols: int, rng: np.random.Generator) -> bytes:
