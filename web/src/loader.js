@@ -12,6 +12,8 @@
 // fetch failed): LLM_WASM_001_E when Pyodide does not load, LLM_CORE_001_E
 // (init failed) when build.json, a wheel or llm_web does not.
 
+import { readBody } from './read_body.js';
+
 export const CODES = Object.freeze({ WASM_LOAD_FAILED: 'LLM_WASM_001_E', CORE_INIT_FAILED: 'LLM_CORE_001_E' });
 
 export class RuntimeLoadError extends Error {
@@ -43,28 +45,11 @@ async function fetchBytes(url, code, onChunk = () => {}) {
     throw new RuntimeLoadError(code, `could not fetch ${url}: ${describe(e)}`, { url, cause: e });
   }
   if (!response.ok) throw new RuntimeLoadError(code, `could not fetch ${url}: HTTP ${response.status}`, { url });
-  if (!response.body) return new Uint8Array(await response.arrayBuffer());
-  const chunks = [];
-  let size = 0;
-  const reader = response.body.getReader();
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.length;
-      onChunk(size);
-    }
+    return await readBody(response, { onChunk });
   } catch (e) {
     throw new RuntimeLoadError(code, `download of ${url} failed: ${describe(e)}`, { url, cause: e });
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
 
 /**

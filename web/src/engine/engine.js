@@ -14,6 +14,7 @@ import { CODES, EngineError, toEngineError } from './errors.js';
 import { Sampler, mulberry32, randomSeed } from './sampling.js';
 import { loadTokenizer } from './tokenizer.js';
 import { DequantizingView, dequantizeAll } from './weights.js';
+import { readBody } from '../read_body.js';
 
 /**
  * @typedef {{stage: 'model', file: string, loaded: number, total: number}
@@ -175,35 +176,23 @@ class ModelFiles {
       throw fail(err?.message ?? String(err), err);
     }
     if (!response.ok) throw fail(`HTTP ${response.status}`);
-    const total = knownSize ?? (Number(response.headers.get('content-length')) || 0);
-    if (!response.body) return new Uint8Array(await response.arrayBuffer());
-    // One buffer of the expected size, filled as chunks arrive: collecting
-    // chunks and concatenating them would hold the file twice.
-    let buffer = new Uint8Array(total || 1 << 16);
-    let loaded = 0;
+    const total = knownSize ?? 0;
     let reported = 0;
-    const reader = response.body.getReader();
+    let bytes;
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (loaded + value.length > buffer.length) {
-          const grown = new Uint8Array(Math.max(buffer.length * 2, loaded + value.length));
-          grown.set(buffer.subarray(0, loaded));
-          buffer = grown;
-        }
-        buffer.set(value, loaded);
-        loaded += value.length;
-        if (loaded - reported >= (total || loaded) / 100) {
+      bytes = await readBody(response, {
+        knownSize: total,
+        onChunk: (loaded, size) => {
+          if (loaded - reported < size / 100) return;
           reported = loaded;
-          this.onProgress({ stage: 'model', file, loaded, total: Math.max(total, loaded) });
-        }
-      }
+          this.onProgress({ stage: 'model', file, loaded, total: size });
+        },
+      });
     } catch (err) {
       throw fail(err?.message ?? String(err), err);
     }
-    this.onProgress({ stage: 'model', file, loaded, total: Math.max(total, loaded) });
-    return buffer.subarray(0, loaded);
+    this.onProgress({ stage: 'model', file, loaded: bytes.length, total: Math.max(total, bytes.length) });
+    return bytes;
   }
 
   async check(file, bytes, expected) {
