@@ -39,7 +39,8 @@ async function ask(event) {
 try {
   const engines = q.get('engines') ? q.get('engines').split(',') : undefined;
   const threads = q.get('threads') ? Number(q.get('threads')) : undefined;
-  window.__runtime = await createRuntime({ base: './', onProgress, engines, threads });
+  const prepack = q.get('prepack') === '1';
+  window.__runtime = await createRuntime({ base: './', onProgress, engines, threads, prepack });
   $('send').disabled = false;
   $('ask').addEventListener('submit', ask);
   $('stop').addEventListener('click', () => controller && controller.abort());

@@ -75,7 +75,7 @@ class LazyEngine {
  * @param {number} [options.threads] WASM threads (default: the plan's)
  * @param {object} [options.settings] core settings merged over the generated ones
  * @param {object} [options.probe] a probe result to use instead of probing (tests, demos)
- * @param {boolean} [options.prepack] WASM: faster decoding for ~340 MB more memory (see engine.js)
+ * @param {boolean} [options.prepack] WASM: ~40% faster decoding for ~340 MB more memory (see engine.js)
  */
 export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = false } = {}) {
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;

@@ -42,7 +42,7 @@ import { readBody } from '../read_body.js';
  * @param {'webgpu'|'wasm'} [options.ep]
  * @param {string|URL} options.modelBase URL of the model directory (holding manifest.json)
  * @param {number} [options.threads]
- * @param {boolean} [options.prepack] WASM: let onnxruntime repack the weights (faster, ~340 MB more memory)
+ * @param {boolean} [options.prepack] WASM: let onnxruntime repack the weights (~40% faster decoding, ~340 MB more memory)
  * @param {(event: LoadProgress) => void} [options.onProgress]
  * @param {typeof fetch} [options.fetchImpl]
  * @returns {Promise<Engine>}
@@ -91,9 +91,10 @@ export async function loadEngine({
       graphOptimizationLevel: 'all',
       // MLAS prepacking keeps a second, repacked copy of every float32 MatMul
       // weight: WASM memory grows from 554 to 895 MB (it never shrinks) and the
-      // tab's peak from ~1.17 to ~1.4 GB, for ~20% faster decoding (measured in
-      // Chromium, 2 threads: 14-15 vs 17.4 tok/s). Off by default, to keep the
-      // tab within 1.2 GB; `prepack: true` trades the memory for the speed.
+      // tab's peak from ~1.06 to ~1.4 GB (bench/browser_memory.py), for ~40%
+      // faster decoding at 2 threads (12.9 vs 18.6 tok/s, bench/browser_decode.py).
+      // Off by default, to keep the tab within 1.2 GB; `prepack: true` trades
+      // the memory for the speed.
       ...(ep === 'wasm' && !prepack ? { extra: { session: { disable_prepacking: '1' } } } : {}),
       externalData: [{ path: variant.external_data_path, data: externalData }],
       // Keep outputs on the GPU: the KV cache goes straight back in as the
