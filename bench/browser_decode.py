@@ -87,22 +87,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _docs  # noqa: E402
 
+from e2e.browser import CHROMIUM, chromium_args  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "browser_decode.json"
 DOC = ROOT / "docs" / "benchmarks.md"
 PLOT = ROOT / "docs" / "img" / "browser_decode.svg"
 DOC_START = "<!-- browser_decode:start -->"
 DOC_END = "<!-- browser_decode:end -->"
 
-CHROMIUM = os.environ.get("LLM_ROUTER_CHROMIUM", "/usr/bin/chromium")
-BASE_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 MODEL_DIR = ROOT / "dist" / "web" / "models" / "smollm2-135m-instruct"
 GGUF = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -289,8 +281,6 @@ def serve(root: Path = ROOT) -> Iterator[str]:
 # --- the browser ------------------------------------------------------------------------------
 
 
-def chromium_args(webgpu: bool) -> list[str]:
-    return [*BASE_ARGS, "--enable-unsafe-webgpu" if webgpu else "--disable-features=WebGPU"]
 
 
 @contextlib.contextmanager
