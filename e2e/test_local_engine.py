@@ -162,3 +162,20 @@ def test_no_webgpu_adapter_falls_back_to_wasm(edge_server: ProcessServer, new_pa
     assert info["engine"] == "wasm"
     result = chat(page)
     assert result["done"]["deployment"] == "local-wasm" and answer_text(result) == python_reference("wasm")
+
+
+def test_without_a_local_engine_the_edge_server_answers(edge_server: ProcessServer, new_page: NewPage) -> None:
+    page = new_page()
+    info = open_local(page, edge_server, "engines=none&edge=1")
+    assert info["engine"] is None
+    result = chat(page)
+    done = result["done"]
+    assert done["error"] is None and done["deployment"] == "edge" and done["complete"] is True, done
+    assert answer_text(result)
+
+
+def test_without_a_local_engine_or_an_edge_the_error_is_coded(edge_server: ProcessServer, new_page: NewPage) -> None:
+    page = new_page()
+    open_local(page, edge_server, "engines=none")
+    done = chat(page)["done"]
+    assert done["complete"] is False and done["error"]["code"].startswith("LLM_"), done

@@ -313,3 +313,46 @@ def test_status_is_json_ready() -> None:
     assert status["engines"]["webgpu"]["ep"] == "webgpu"
     assert set(status["router"]["deployments"]) == {"local-webgpu", "local-wasm"}
     assert status["capabilities"]["crossOriginIsolated"] is False
+
+
+def test_a_device_that_can_host_nothing_is_served_by_the_edge() -> None:
+    edge = FakeEngine("edge", ANSWER)
+
+    async def main(loop: VirtualTimeLoop) -> list[dict[str, Any]]:
+        runtime = make(loop, probe=NOTHING)
+        runtime.add_remote("edge", edge)
+        return await collect(runtime)
+
+    events = run_virtual(main)
+    assert text_of(events) == ANSWER and events[-1]["deployment"] == "edge" and events[-1]["complete"] is True
+
+
+def test_a_local_failure_mid_answer_restarts_cleanly_on_the_edge() -> None:
+    # The edge is not trusted to continue a prefix: the answer restarts there, marked, never duplicated.
+    wasm = FakeEngine("wasm", ANSWER, fail_after=3, error_code="LLM_WASM_003_E")
+    edge = FakeEngine("edge", ANSWER)
+
+    async def main(loop: VirtualTimeLoop) -> list[dict[str, Any]]:
+        runtime = make(loop, wasm=wasm, probe=NO_ADAPTER)
+        runtime.add_remote("edge", edge)
+        return await collect(runtime)
+
+    events = run_virtual(main)
+    kinds = [ev["type"] for ev in events]
+    assert "restart" in kinds and edge.calls[0]["prefix"] == ""
+    assert text_of(events) == ANSWER and events[-1]["deployment"] == "edge" and events[-1]["complete"] is True
+
+
+def test_a_remote_cannot_take_a_local_engines_name() -> None:
+    runtime = run_virtual(lambda loop: _async(make(loop)))
+    for bad in ("wasm", "local-wasm", ""):
+        try:
+            runtime.add_remote(bad, FakeEngine("edge", ANSWER))
+        except LLMError as err:
+            assert err.spec is catalogue.VAL_UNSUPPORTED
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
+
+
+async def _async(value: Any) -> Any:
+    return value

@@ -37,10 +37,12 @@ async function ask(event) {
 }
 
 try {
-  const engines = q.get('engines') ? q.get('engines').split(',') : undefined;
+  const engines = q.has('engines') ? q.get('engines').split(',').filter((e) => e && e !== 'none') : undefined;
+  // edge=1: this server; edge=URL: another one.
+  const edgeUrl = q.get('edge') === '1' ? location.origin : q.get('edge') || undefined;
   const threads = q.get('threads') ? Number(q.get('threads')) : undefined;
   const prepack = q.get('prepack') === '1';
-  window.__runtime = await createRuntime({ base: './', onProgress, engines, threads, prepack });
+  window.__runtime = await createRuntime({ base: './', onProgress, engines, threads, prepack, edgeUrl });
   $('send').disabled = false;
   $('ask').addEventListener('submit', ask);
   $('stop').addEventListener('click', () => controller && controller.abort());

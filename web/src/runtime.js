@@ -14,6 +14,7 @@ import { loadRuntime } from './loader.js';
 import { probeDevice } from './probe.js';
 import { loadEngine } from './engine/engine.js';
 import { EngineError } from './engine/errors.js';
+import { EdgeClient } from './edge.js';
 
 export const MODEL_DIR = 'models/smollm2-135m-instruct/';
 
@@ -76,8 +77,9 @@ class LazyEngine {
  * @param {object} [options.settings] core settings merged over the generated ones
  * @param {object} [options.probe] a probe result to use instead of probing (tests, demos)
  * @param {boolean} [options.prepack] WASM: ~40% faster decoding for ~340 MB more memory (see engine.js)
+ * @param {string} [options.edgeUrl] an edge server to fall back to (after the local engines)
  */
-export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = false } = {}) {
+export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = false, edgeUrl } = {}) {
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
   const device = probe || (await probeDevice());
   const booted = await loadRuntime({ base: root, onProgress });
@@ -87,8 +89,8 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   const chosen = engines || plan.engines;
   const wasmThreads = threads || plan.threads || 1;
   const ortFile = chosen.includes('webgpu') ? 'ort.all.min.mjs' : 'ort.wasm.min.mjs';
-  const ort = await import(`${root}vendor/ort/${ortFile}`);
-  ort.env.wasm.wasmPaths = `${root}vendor/ort/`;
+  const ort = chosen.length ? await import(`${root}vendor/ort/${ortFile}`) : null;
+  if (ort) ort.env.wasm.wasmPaths = `${root}vendor/ort/`;
   const errors = {};
   const table = {};
   for (const ep of chosen) {
@@ -111,8 +113,9 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   }
   const kwargs = settings ? { settings_overrides: pyodide.toPy(settings) } : {};
   const runtime = runtimeModule.Runtime.create.callKwargs(pyodide.toPy(device), table, kwargs);
+  if (edgeUrl) runtime.add_remote('edge', new EdgeClient(edgeUrl));
   runtimeModule.destroy();
-  if (onProgress) onProgress({ stage: 'ready', loaded: 1, total: 1, message: first ? `ready on ${first}` : 'no local engine' });
+  if (onProgress) onProgress({ stage: 'ready', loaded: 1, total: 1, message: first ? `ready on ${first}` : edgeUrl ? 'no local engine: answers come from the edge server' : 'no local engine' });
   return new PageRuntime({ pyodide, py, runtime, device, plan, table, errors, first, booted });
 }
 

@@ -152,6 +152,24 @@ class Runtime:
         }
         self._slots[f"local-{name}"] = _Slot(f"local-{name}", name, "browser", backend, name, fields)
 
+    def add_remote(self, name: str, client: JsEngine, *, expected_tokens_per_s: float = 40.0) -> None:
+        """Add a remote deployment (the edge server, web/src/edge.js) after the local engines.
+
+        It is told not to continue an assistant prefix: a failover to it
+        restarts the answer (a Restart event) rather than risk repeating text.
+        """
+        if not isinstance(name, str) or not name or name in ENGINES or name.startswith("local-"):
+            raise catalogue.VAL_UNSUPPORTED.error(f"{name!r} cannot name a remote deployment", field="name", value=str(name))
+        backend = BrowserEngineBackend(client, abort_factory=self._abort_factory)
+        fields = {
+            "context_window": CONTEXT_WINDOW,
+            "expected_tokens_per_s": expected_tokens_per_s,
+            "accepts_prefix": False,
+            "tags": ["remote", name],
+        }
+        self._slots[name] = _Slot(name, name, "browser", backend, None, fields)
+        self.router = self._build_router()
+
     def _order(self) -> list[str]:
         """Deployments for the aliases: local engines in the plan's order, then any others."""
         local = [f"local-{e}" for e in self._plan.engines if f"local-{e}" in self._slots]
