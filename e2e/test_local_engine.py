@@ -179,3 +179,18 @@ def test_without_a_local_engine_or_an_edge_the_error_is_coded(edge_server: Proce
     open_local(page, edge_server, "engines=none")
     done = chat(page)["done"]
     assert done["complete"] is False and done["error"]["code"].startswith("LLM_"), done
+
+
+def test_learned_state_survives_a_reload(edge_server: ProcessServer, new_page: NewPage) -> None:
+    # An edge server that is down: its breaker opens; after a reload it is still open (IndexedDB).
+    page = new_page()
+    query = "engines=none&edge=http://127.0.0.1:9"
+    open_local(page, edge_server, query)
+    for _ in range(3):
+        assert chat(page)["done"]["complete"] is False
+    states = "window.__runtime.store.flush().then(() => JSON.stringify(window.__runtime.status().router))"
+    before = page.evaluate(states)
+    assert '"open"' in before, before
+    open_local(page, edge_server, query)  # a reload: a new Pyodide, the same profile
+    after = page.evaluate(states)
+    assert '"open"' in after and page.evaluate("window.__runtime.storeError") is None, after

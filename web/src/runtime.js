@@ -15,6 +15,7 @@ import { probeDevice } from './probe.js';
 import { loadEngine } from './engine/engine.js';
 import { EngineError } from './engine/errors.js';
 import { EdgeClient } from './edge.js';
+import { IdbStore } from './idb_store.js';
 
 export const MODEL_DIR = 'models/smollm2-135m-instruct/';
 
@@ -78,8 +79,9 @@ class LazyEngine {
  * @param {object} [options.probe] a probe result to use instead of probing (tests, demos)
  * @param {boolean} [options.prepack] WASM: ~40% faster decoding for ~340 MB more memory (see engine.js)
  * @param {string} [options.edgeUrl] an edge server to fall back to (after the local engines)
+ * @param {boolean} [options.persist] keep what the router learns in IndexedDB (default true)
  */
-export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = false, edgeUrl } = {}) {
+export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = false, edgeUrl, persist = true } = {}) {
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
   const device = probe || (await probeDevice());
   const booted = await loadRuntime({ base: root, onProgress });
@@ -112,15 +114,28 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
     }
   }
   const kwargs = settings ? { settings_overrides: pyodide.toPy(settings) } : {};
+  let idb = null;
+  let storeError = null;
+  if (persist) {
+    try {
+      idb = await IdbStore.open();
+      const snapshot = await idb.load();
+      kwargs.store = pyodide.pyimport('llm_web.js_store').WriteThroughStore(pyodide.toPy(snapshot), idb);
+    } catch (e) {
+      // No IndexedDB (private mode, blocked storage): learn in memory only, and say so.
+      storeError = { code: 'LLM_CORE_002_E', message: `learned state is kept in memory only: ${e.message || e}` };
+      console.warn(storeError.message, e);
+    }
+  }
   const runtime = runtimeModule.Runtime.create.callKwargs(pyodide.toPy(device), table, kwargs);
   if (edgeUrl) runtime.add_remote('edge', new EdgeClient(edgeUrl));
   runtimeModule.destroy();
   if (onProgress) onProgress({ stage: 'ready', loaded: 1, total: 1, message: first ? `ready on ${first}` : edgeUrl ? 'no local engine: answers come from the edge server' : 'no local engine' });
-  return new PageRuntime({ pyodide, py, runtime, device, plan, table, errors, first, booted });
+  return new PageRuntime({ pyodide, py, runtime, device, plan, table, errors, first, booted, idb, storeError });
 }
 
 export class PageRuntime {
-  constructor({ pyodide, py, runtime, device, plan, table, errors, first, booted }) {
+  constructor({ pyodide, py, runtime, device, plan, table, errors, first, booted, idb, storeError }) {
     this.pyodide = pyodide;
     this.py = py;
     this._runtime = runtime;
@@ -131,6 +146,13 @@ export class PageRuntime {
     this.engine = first; // the engine loaded up front (null: none could load)
     this.build = booted.build;
     this.timings = booted.timings;
+    this.store = idb; // IdbStore, or null when learning in memory only
+    this._storeError = storeError;
+  }
+
+  /** Why learned state is not being kept ({code, message}), or null. */
+  get storeError() {
+    return this._storeError || (this.store && this.store.error) || null;
   }
 
   /**
