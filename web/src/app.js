@@ -1,6 +1,7 @@
 // Wires the loader to the engine test page (index.html). The page's outcome is
 // also left on window for the e2e tests: __runtime, __result, __progress, __done.
 import { loadRuntime } from './loader.js';
+import { showProgress } from './progress_view.js';
 
 const $ = (id) => document.getElementById(id);
 const q = new URLSearchParams(location.search);
@@ -14,10 +15,7 @@ const progress = (window.__progress = []);
 
 function onProgress(ev) {
   progress.push(ev);
-  const what = ev.file ? `${ev.stage}: ${ev.file}` : ev.stage;
-  $('stage').textContent = ev.message ? `${what} — ${ev.message}` : what;
-  $('bar').max = ev.total || 1;
-  $('bar').value = ev.loaded || 0;
+  const what = showProgress(ev, $('stage'), $('bar'));
   if (ev.message || ev.stage === 'ready') log(`${what}${ev.message ? `: ${ev.message}` : ''}`);
 }
 

@@ -2,6 +2,7 @@
 // core picks. Its state is also left on window for the e2e tests:
 // __runtime (PageRuntime), __progress, __ready, __error.
 import { createRuntime } from './runtime.js';
+import { showProgress } from './progress_view.js';
 
 const $ = (id) => document.getElementById(id);
 const q = new URLSearchParams(location.search);
@@ -10,10 +11,7 @@ let controller = null;
 
 function onProgress(ev) {
   progress.push(ev);
-  const what = ev.file ? `${ev.stage}: ${ev.file}` : ev.stage;
-  $('stage').textContent = ev.message ? `${what} — ${ev.message}` : what;
-  $('bar').max = ev.total || 1;
-  $('bar').value = ev.loaded || 0;
+  showProgress(ev, $('stage'), $('bar'));
 }
 
 async function ask(event) {

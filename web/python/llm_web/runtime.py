@@ -324,25 +324,26 @@ def _error_dict(err: LLMError | None) -> dict[str, Any] | None:
     return {"code": err.code, "message": err.message, "type": err.type}
 
 
+def _moved(kind: str, event: Switch | Restart) -> dict[str, Any]:
+    """The answer moved to another deployment: from where, to where, and why."""
+    return {
+        "type": kind,
+        "from": event.from_deployment,
+        "to": event.to_deployment,
+        "reason": event.error.code,
+        "message": event.error.message,
+    }
+
+
 def event_to_dict(event: StreamEvent) -> dict[str, Any]:
     """A core stream event as a plain JSON-ready dict for JavaScript."""
     if isinstance(event, Delta):
         return {"type": "delta", "text": event.text, "deployment": event.deployment}
     if isinstance(event, Switch):
-        return {
-            "type": "switch",
-            "from": event.from_deployment,
-            "to": event.to_deployment,
-            "reason": event.error.code,
-            "message": event.error.message,
-        }
+        return _moved("switch", event)
     if isinstance(event, Restart):
         return {
-            "type": "restart",
-            "from": event.from_deployment,
-            "to": event.to_deployment,
-            "reason": event.error.code,
-            "message": event.error.message,
+            **_moved("restart", event),
             "discarded": event.discarded,
         }
     assert isinstance(event, Done)
