@@ -39,7 +39,7 @@ def cache_key(request: ChatRequest) -> Hashable:
     """Same alias, messages and sampling parameters → same key. Built from tuples: cheap to hash."""
     params = request.params
     frozen_params = tuple(sorted((k, _freeze(v)) for k, v in params.items())) if params else ()
-    return (request.model, request.kind, tuple((m.role, m.content) for m in request.messages), frozen_params)
+    return (request.model, request.kind, tuple((m.role, m.content) for m in request.messages), frozen_params, request.prefix)
 
 
 class ResponseCache:

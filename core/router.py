@@ -129,6 +129,10 @@ class Router:
             return catalogue.CONFIG_INVALID.error(f"no backend for provider {dep.provider!r}", deployment=dep.name)
         if request.prompt_tokens is not None and request.prompt_tokens >= dep.context_window:
             return catalogue.RUNTIME_CONTEXT_LENGTH.error(deployment=dep.name, context_window=dep.context_window)
+        if request.prefix and not self._may_continue(dep):
+            return catalogue.API_PREFILL_UNSUPPORTED.error(
+                "the request continues an assistant prefix, which this deployment cannot", deployment=dep.name
+            )
         for check in self.filters:
             reason = check(dep, request)
             if reason is not None:
@@ -185,15 +189,16 @@ class Router:
                 if refused is not None:
                     skipped.append(refused)
                     break
-                prefix = ""
+                prefix = request.prefix
                 if parts:
                     if self._may_continue(dep):
-                        prefix = "".join(parts)
+                        prefix += "".join(parts)
                         if last is not None and last[0].name != dep.name:
                             self.metrics.record_fallback(op, "switch", last[0].name, dep.name)
                             yield Switch(last[0].name, dep.name, last[1])
                     else:
-                        if restarts >= cfg.stream.max_restarts:
+                        # A caller that holds a prefix of its own cannot take a restart.
+                        if restarts >= cfg.stream.max_restarts or request.prefix:
                             breaker.release()
                             queue.clear()
                             break

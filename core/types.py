@@ -54,6 +54,10 @@ class ChatRequest:
     # "chat": messages through the model's chat template; "text": the one
     # user message is a raw prompt to continue (the completions API).
     kind: str = "chat"
+    # Assistant text the caller already holds (an answer another engine began):
+    # every attempt continues after it, and a deployment that cannot continue
+    # a prefix is not tried, so nothing the caller shows is repeated.
+    prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,12 +167,27 @@ def _stream(data: Mapping[str, Any]) -> bool:
     return stream
 
 
+def _continuation(data: Mapping[str, Any], messages: list[Message]) -> tuple[list[Message], str]:
+    """``continue_final_message`` (vLLM's name for it): the last, assistant, message is a
+    prefix to continue, not a finished turn. → (messages before it, the prefix)."""
+    flag = data.get("continue_final_message", False)
+    if flag is None or flag is False:
+        return messages, ""
+    if not isinstance(flag, bool):
+        raise _err(catalogue.VAL_WRONG_TYPE, "continue_final_message", "must be a boolean", flag)
+    if messages[-1].role != "assistant" or not messages[-1].content:
+        raise _err(catalogue.VAL_UNSUPPORTED, "continue_final_message", "needs a last message with role assistant and some content")
+    if len(messages) < 2:
+        raise _err(catalogue.VAL_EMPTY, "messages", "there is nothing before the assistant message to continue")
+    return messages[:-1], messages[-1].content
+
+
 def parse_chat(data: Mapping[str, Any], request_id: str = "") -> tuple[ChatRequest, bool]:
     """POST /v1/chat/completions → (request, stream)."""
     model = _model(data)
-    messages = _messages(data.get("messages"))
+    messages, prefix = _continuation(data, _messages(data.get("messages")))
     params = _sampling(data, ("max_tokens", "max_completion_tokens"))
-    return ChatRequest(model, messages, params, request_id), _stream(data)
+    return ChatRequest(model, messages, params, request_id, prefix=prefix), _stream(data)
 
 
 def parse_completion(data: Mapping[str, Any], request_id: str = "") -> tuple[ChatRequest, bool]:

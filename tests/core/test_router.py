@@ -166,6 +166,39 @@ def test_fallback_that_refuses_a_prefix_restarts_cleanly_and_is_remembered() -> 
     assert [c.prefix for c in b.calls] == ["The quick", ""]
 
 
+def test_a_callers_prefix_is_continued_and_never_repeated() -> None:
+    a = ScriptedBackend([Script(answer=ANSWER, error=catalogue.STREAM_CUT.error(), fail_after=2)])
+    b = ScriptedBackend([Script(answer=ANSWER)])
+    s = make_settings(
+        {"a": {"accepts_prefix": True}, "b": {"accepts_prefix": True}}, {"chat": {"deployments": ["a", "b"]}}, retry={"max_attempts": 1}
+    )
+    router = Router(s, {"a": a, "b": b})
+    events = run_virtual(lambda loop: collect(router, request(prefix="The quick")))
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == ANSWER.removeprefix("The quick")
+    assert [c.prefix for c in a.calls] == ["The quick"]
+    assert [c.prefix for c in b.calls] == ["The quick brown fox"]  # the caller's prefix, then a's text
+    assert isinstance(events[-1], Done) and events[-1].status == "complete"
+
+
+def test_a_callers_prefix_skips_deployments_that_cannot_continue_it() -> None:
+    a, b = ScriptedBackend([Script(answer=ANSWER)]), ScriptedBackend([Script(answer=ANSWER)])
+    s = make_settings({"a": {"accepts_prefix": False}, "b": {}}, {"chat": {"deployments": ["a", "b"]}})
+    router = Router(s, {"a": a, "b": b})
+    done = run_virtual(lambda loop: router.complete(request(prefix="The quick")))
+    assert a.calls == [] and done.deployment == "b" and done.text == ANSWER.removeprefix("The quick")
+
+
+def test_a_callers_prefix_is_never_restarted_away() -> None:
+    a = ScriptedBackend([Script(answer=ANSWER, error=catalogue.STREAM_CUT.error(), fail_after=2)])
+    b = ScriptedBackend([Script(answer=ANSWER, reject_prefix=True)])
+    s = make_settings({"a": {"accepts_prefix": True}, "b": {}}, {"chat": {"deployments": ["a", "b"]}}, retry={"max_attempts": 1})
+    router = Router(s, {"a": a, "b": b})
+    events = run_virtual(lambda loop: collect(router, request(prefix="The")))
+    assert not any(isinstance(e, Restart) for e in events)
+    done = events[-1]
+    assert isinstance(done, Done) and done.status == "incomplete" and done.error is not None
+
+
 def test_nothing_can_finish_ends_incomplete_never_complete() -> None:
     a = ScriptedBackend([Script(answer=ANSWER, error=catalogue.STREAM_CUT.error(), fail_after=4)])
     b = ScriptedBackend([Script(error=catalogue.NET_UNAVAILABLE.error())])

@@ -87,6 +87,31 @@ def test_stop_sequences_and_max_tokens(client: openai.OpenAI) -> None:
     assert "5" not in (r.choices[0].message.content or "")
 
 
+def test_continue_final_message_finishes_an_answer_without_repeating_it(client: openai.OpenAI) -> None:
+    # What the page does when its local engine fails mid-answer: the text the user
+    # saw goes back as the assistant prefix, and only the rest comes back.
+    messages: list[Any] = [{"role": "user", "content": "Write one sentence about the sea."}]
+    kw: dict[str, Any] = {"model": MODEL, "max_tokens": 24, "temperature": 0, "seed": 1}
+    whole = client.chat.completions.create(messages=messages, **kw).choices[0].message.content
+    assert whole and len(whole) > 12
+    cut = len(whole) // 2
+    seen = whole[:cut]
+    extra = {"continue_final_message": True, "add_generation_prompt": False}
+    rest = client.chat.completions.create(
+        messages=[*messages, {"role": "assistant", "content": seen}], extra_body=extra, **{**kw, "max_tokens": 24}
+    ).choices[0].message.content
+    assert rest and not rest.startswith(seen)
+    # Greedy from a cold cache: the continuation is the rest of the same answer.
+    assert whole.startswith(seen + rest) or (seen + rest).startswith(whole)
+
+
+def test_continue_final_message_needs_an_assistant_message_last(server: ProcessServer) -> None:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "continue_final_message": True}
+    r = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["code"].startswith("LLM_VAL_")
+    assert r.json()["error"]["param"] == "continue_final_message"
+
+
 def test_completions_and_responses(client: openai.OpenAI) -> None:
     comp = client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=5, temperature=0)
     assert comp.choices[0].text

@@ -327,14 +327,30 @@ def test_a_device_that_can_host_nothing_is_served_by_the_edge() -> None:
     assert text_of(events) == ANSWER and events[-1]["deployment"] == "edge" and events[-1]["complete"] is True
 
 
-def test_a_local_failure_mid_answer_restarts_cleanly_on_the_edge() -> None:
-    # The edge is not trusted to continue a prefix: the answer restarts there, marked, never duplicated.
+def test_a_local_failure_mid_answer_is_finished_by_the_edge_without_repeating() -> None:
     wasm = FakeEngine("wasm", ANSWER, fail_after=3, error_code="LLM_WASM_003_E")
     edge = FakeEngine("edge", ANSWER)
 
     async def main(loop: VirtualTimeLoop) -> list[dict[str, Any]]:
         runtime = make(loop, wasm=wasm, probe=NO_ADAPTER)
         runtime.add_remote("edge", edge)
+        return await collect(runtime)
+
+    events = run_virtual(main)
+    kinds = [ev["type"] for ev in events]
+    assert "restart" not in kinds and kinds.count("switch") == 1
+    assert edge.calls[0]["prefix"] == "The quick brown"  # the text the user already saw
+    assert "".join(ev["text"] for ev in events if ev["type"] == "delta") == ANSWER
+    assert events[-1]["deployment"] == "edge" and events[-1]["complete"] is True
+
+
+def test_an_edge_that_cannot_continue_restarts_the_answer_cleanly() -> None:
+    wasm = FakeEngine("wasm", ANSWER, fail_after=3, error_code="LLM_WASM_003_E")
+    edge = FakeEngine("edge", ANSWER)
+
+    async def main(loop: VirtualTimeLoop) -> list[dict[str, Any]]:
+        runtime = make(loop, wasm=wasm, probe=NO_ADAPTER)
+        runtime.add_remote("edge", edge, accepts_prefix=False)
         return await collect(runtime)
 
     events = run_virtual(main)

@@ -152,11 +152,13 @@ class Runtime:
         }
         self._slots[f"local-{name}"] = _Slot(f"local-{name}", name, "browser", backend, name, fields)
 
-    def add_remote(self, name: str, client: JsEngine, *, expected_tokens_per_s: float = 40.0) -> None:
+    def add_remote(self, name: str, client: JsEngine, *, expected_tokens_per_s: float = 40.0, accepts_prefix: bool = True) -> None:
         """Add a remote deployment (the edge server, web/src/edge.js) after the local engines.
 
-        It is told not to continue an assistant prefix: a failover to it
-        restarts the answer (a Restart event) rather than risk repeating text.
+        This project's edge server continues an assistant prefix
+        (``continue_final_message``), so a local engine failing mid-answer is
+        finished there without repeating text (a Switch event). For a server
+        that cannot, ``accepts_prefix=False`` makes the failover a clean restart.
         """
         if not isinstance(name, str) or not name or name in ENGINES or name.startswith("local-"):
             raise catalogue.VAL_UNSUPPORTED.error(f"{name!r} cannot name a remote deployment", field="name", value=str(name))
@@ -164,7 +166,7 @@ class Runtime:
         fields = {
             "context_window": CONTEXT_WINDOW,
             "expected_tokens_per_s": expected_tokens_per_s,
-            "accepts_prefix": False,
+            "accepts_prefix": accepts_prefix,
             "tags": ["remote", name],
         }
         self._slots[name] = _Slot(name, name, "browser", backend, None, fields)
@@ -321,7 +323,9 @@ def _chat_request(messages: Any, options: Any) -> ChatRequest:
 def _error_dict(err: LLMError | None) -> dict[str, Any] | None:
     if err is None:
         return None
-    return {"code": err.code, "message": err.message, "type": err.type}
+    spec = catalogue.ALL.get(err.code)
+    # summary: the catalogue's human sentence for the code, which the widget shows.
+    return {"code": err.code, "message": err.message, "type": err.type, "summary": spec.message if spec else err.message}
 
 
 def _moved(kind: str, event: Switch | Restart) -> dict[str, Any]:
