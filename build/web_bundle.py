@@ -13,7 +13,7 @@ What goes in (all from this checkout and node_modules/, no network):
   loaded by neither entry point and are left out.
 - ``wheels/``          the core (``core/``) and the browser adapters (``llm_web``, from
   web/python/) as pure-Python wheels.
-- everything under web/src/ (index.html, loader.js, app.js, engine/, ...), at the top.
+- everything under web/src/ (index.html and the demo pages, loader.js, engine/, ...), at the top.
 - ``build.json``       ``{build_id, wheels, files: {path: {sha256, bytes}}}``: the list the
   loader installs and what a service worker versions its cache by.
 
@@ -58,6 +58,9 @@ ORT_FILES = [
     "ort-wasm-simd-threaded.mjs",
     "ort-wasm-simd-threaded.wasm",
 ]
+# Rendered, not copied: its version line names the build (see write_service_worker).
+SERVICE_WORKER = "sw.js"
+SW_VERSION_MARK = "__LLM_ROUTER_VERSION__"
 # Top-level entries of dist/web/ owned by other scripts: never pruned, not in build.json.
 FOREIGN = {"models"}
 MANIFEST = "build.json"
@@ -210,6 +213,8 @@ def prune(produced: set[str]) -> int:
     for rel in tree(DIST) if DIST.is_dir() else []:
         if rel.split("/", 1)[0] in FOREIGN or rel in produced or rel == MANIFEST:
             continue
+        if rel == SERVICE_WORKER and (WEB_SRC / SERVICE_WORKER).is_file():
+            continue  # rendered after the build id is known
         (DIST / rel).unlink()
         removed += 1
     for path in sorted((p for p in DIST.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
@@ -224,6 +229,31 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def model_build_ids() -> list[str]:
+    """The build ids of the browser models in dist/web/models/ (build/browser_model.py writes them)."""
+    ids = []
+    for manifest in sorted((DIST / "models").glob("*/manifest.json")):
+        try:
+            ids.append(str(json.loads(manifest.read_text(encoding="utf-8"))["build_id"]))
+        except (OSError, ValueError, KeyError):
+            ids.append("unreadable")
+    return ids
+
+
+def write_service_worker(build_id: str, counts: dict[str, int]) -> None:
+    """sw.js with its version set to this bundle's and the models' build ids.
+
+    The browser re-installs a service worker only when its script's bytes change,
+    so the version written into it is what makes a new build (or a new model)
+    replace the old offline cache. sw.js is not in build.json: it is never precached.
+    """
+    source = (WEB_SRC / SERVICE_WORKER).read_text(encoding="utf-8")
+    if SW_VERSION_MARK not in source:
+        raise SystemExit(f"web_bundle: web/src/{SERVICE_WORKER} has no {SW_VERSION_MARK} to set")
+    version = "-".join([build_id, *model_build_ids()])
+    write_bytes(SERVICE_WORKER, source.replace(SW_VERSION_MARK, version).encode(), set(), counts)
 
 
 def npm_version(package_dir: Path) -> str:
@@ -259,7 +289,8 @@ def build() -> dict[str, object]:
         for rel in sources:
             if rel.split("/", 1)[0] in FOREIGN or rel == MANIFEST or rel.startswith(("vendor/", "wheels/")):
                 raise SystemExit(f"web_bundle: web/src/{rel} would shadow a generated file")
-            copy_file(WEB_SRC / rel, rel, produced, counts)
+            if rel != SERVICE_WORKER:
+                copy_file(WEB_SRC / rel, rel, produced, counts)
         log(f"web/src: {len(sources)} files")
     else:
         log("no web/src/: only the runtime is bundled")
@@ -277,6 +308,8 @@ def build() -> dict[str, object]:
         "files": files,
     }
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
+    if (WEB_SRC / SERVICE_WORKER).is_file():
+        write_service_worker(build_id, counts)
     path = DIST / MANIFEST
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")

@@ -35,7 +35,7 @@ RUN = """async ([options, abortAfter]) => {
 
 
 def stream(page: Page, server: ProcessServer, options: dict[str, Any], abort_after: int | None = None) -> dict[str, Any]:
-    page.goto(f"{server.url}/index.html?module=")
+    page.goto(f"{server.url}/engine.html?module=")
     result: dict[str, Any] = page.evaluate(RUN, [options, abort_after])
     return result
 

@@ -1,4 +1,4 @@
-"""web/src/loader.js through the engine test page (web/src/index.html): boot, progress, coded failures."""
+"""web/src/loader.js through the engine test page (web/src/engine.html): boot, progress, coded failures."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.support.servers import ProcessServer
 
 
 def open_test_page(page: Page, server: ProcessServer, query: str) -> dict[str, Any]:
-    page.goto(f"{server.url}/index.html?{query}")
+    page.goto(f"{server.url}/engine.html?{query}")
     page.wait_for_function("window.__done === true", timeout=180_000)
     result: dict[str, Any] = page.evaluate("window.__result")
     return result
@@ -30,7 +30,7 @@ def test_the_runtime_boots_from_the_bundle(edge_server: ProcessServer, new_page:
     wheel = [ev for ev in events if ev["stage"] == "wheel"][-1]
     assert wheel["loaded"] == wheel["total"] > 0 and wheel["file"].startswith("wheels/")
     timings = result["timings"]
-    note(f"loader (index.html): Pyodide in {timings['pyodide_ms'] / 1000:.1f}s, ready in {timings['total_ms'] / 1000:.1f}s")
+    note(f"loader (engine.html): Pyodide in {timings['pyodide_ms'] / 1000:.1f}s, ready in {timings['total_ms'] / 1000:.1f}s")
 
 
 def test_pyodide_failing_to_load_is_a_coded_error(edge_server: ProcessServer, new_page: NewPage) -> None:

@@ -91,3 +91,28 @@ def test_wheels_are_deterministic_and_installable(wb: ModuleType, tmp_path: Path
 def test_without_web_python_the_llm_web_wheel_is_left_out(wb: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(wb, "WEB_PYTHON", tmp_path / "absent")
     assert [w.split("/")[1].split("-")[0] for w in wb.build()["wheels"]] == ["llm_runner_router_core"]
+
+
+def test_the_service_worker_is_versioned_by_the_build_and_the_model(wb: ModuleType) -> None:
+    src: Path = wb.WEB_SRC
+    dist: Path = wb.DIST
+    (src / "sw.js").write_text("const VERSION = '__LLM_ROUTER_VERSION__';\n")
+    first = wb.build()
+    assert "sw.js" not in first["files"]  # never precached by itself
+    assert (dist / "sw.js").read_text() == f"const VERSION = '{first['build_id']}';\n"
+    # A new model: the worker's bytes change, so browsers install it and replace the old cache.
+    (dist / "models" / "m").mkdir(parents=True)
+    (dist / "models" / "m" / "manifest.json").write_text('{"build_id": "model1"}')
+    again = wb.build()
+    assert again["build_id"] == first["build_id"]
+    assert (dist / "sw.js").read_text() == f"const VERSION = '{first['build_id']}-model1';\n"
+    # A new bundle: a new version too.
+    (src / "index.html").write_text("<p>new</p>")
+    third = wb.build()
+    assert third["build_id"] != first["build_id"] and third["build_id"] in (dist / "sw.js").read_text()
+
+
+def test_a_service_worker_without_its_version_mark_is_refused(wb: ModuleType) -> None:
+    (wb.WEB_SRC / "sw.js").write_text("const VERSION = 'fixed';\n")
+    with pytest.raises(SystemExit, match="__LLM_ROUTER_VERSION__"):
+        wb.build()

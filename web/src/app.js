@@ -1,4 +1,4 @@
-// Wires the loader to the engine test page (index.html). The page's outcome is
+// Wires the loader to the engine test page (engine.html). The page's outcome is
 // also left on window for the e2e tests: __runtime, __result, __progress, __done.
 import { loadRuntime } from './loader.js';
 import { showProgress } from './progress_view.js';

@@ -32,21 +32,26 @@ function errorFrom(body, status) {
 async function* sseData(response) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    buffer += value;
-    let end;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const data = event
-        .split('\n')
-        .filter((line) => line.startsWith('data:'))
-        .map((line) => line.slice(5).trimStart())
-        .join('\n');
-      if (data) yield data;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = event
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trimStart())
+          .join('\n');
+        if (data) yield data;
+      }
     }
+  } finally {
+    // A caller that stops early closes the connection, so the server stops generating.
+    reader.cancel().catch(() => {});
   }
 }
 
@@ -63,7 +68,11 @@ export class EdgeClient {
   async *stream({ messages, prefix = '', maxTokens = 256, temperature = 0, topP = 1, seed, stop = [], signal }) {
     const body = {
       model: this.model,
-      messages: prefix ? [...messages, { role: 'assistant', content: prefix }] : messages,
+      // A prefix is text the user already saw from another engine: the server
+      // continues after it (vLLM's continue_final_message) and sends only the rest.
+      ...(prefix
+        ? { messages: [...messages, { role: 'assistant', content: prefix }], continue_final_message: true, add_generation_prompt: false }
+        : { messages }),
       stream: true,
       stream_options: { include_usage: true },
       max_tokens: maxTokens,
@@ -89,6 +98,9 @@ export class EdgeClient {
     let usage = null;
     try {
       for await (const data of sseData(response)) {
+        // Events already received sit in the buffer after an abort; none of
+        // them may reach the caller once it has asked to stop.
+        if (signal && signal.aborted) throw signal.reason ?? new DOMException('aborted', 'AbortError');
         if (data === '[DONE]') {
           yield { text: '', finishReason: finishReason || 'stop', usage: usage || {} };
           return;

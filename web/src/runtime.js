@@ -16,6 +16,7 @@ import { loadEngine } from './engine/engine.js';
 import { EngineError } from './engine/errors.js';
 import { EdgeClient } from './edge.js';
 import { IdbStore } from './idb_store.js';
+import { withFault } from './faults.js';
 
 export const MODEL_DIR = 'models/smollm2-135m-instruct/';
 
@@ -80,8 +81,9 @@ class LazyEngine {
  * @param {boolean} [options.prepack] WASM: ~40% faster decoding for ~340 MB more memory (see engine.js)
  * @param {string} [options.edgeUrl] an edge server to fall back to (after the local engines)
  * @param {boolean} [options.persist] keep what the router learns in IndexedDB (default true)
+ * @param {object} [options.faults] make engines fail mid-answer, e.g. {wasm: {after: 5}} (faults.js; demos and tests)
  */
-export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = false, edgeUrl, persist = true } = {}) {
+export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = false, edgeUrl, persist = true, faults } = {}) {
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
   const device = probe || (await probeDevice());
   const booted = await loadRuntime({ base: root, onProgress });
@@ -96,9 +98,10 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   const errors = {};
   const table = {};
   for (const ep of chosen) {
-    table[ep] = new LazyEngine(ep, () =>
+    const lazy = new LazyEngine(ep, () =>
       loadEngine({ ort, ep, modelBase: `${root}${MODEL_DIR}`, threads: wasmThreads, prepack, onProgress }),
     );
+    table[ep] = faults && faults[ep] ? withFault(lazy, faults[ep], ep) : lazy;
   }
   // The best engine loads now; when it cannot, the next one is tried, so the
   // page is ready with whatever this device can run.
@@ -129,13 +132,14 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   }
   const runtime = runtimeModule.Runtime.create.callKwargs(pyodide.toPy(device), table, kwargs);
   if (edgeUrl) runtime.add_remote('edge', new EdgeClient(edgeUrl));
+  const edge = edgeUrl ? String(edgeUrl) : null;
   runtimeModule.destroy();
   if (onProgress) onProgress({ stage: 'ready', loaded: 1, total: 1, message: first ? `ready on ${first}` : edgeUrl ? 'no local engine: answers come from the edge server' : 'no local engine' });
-  return new PageRuntime({ pyodide, py, runtime, device, plan, table, errors, first, booted, idb, storeError });
+  return new PageRuntime({ pyodide, py, runtime, device, plan, table, errors, first, booted, idb, storeError, edge });
 }
 
 export class PageRuntime {
-  constructor({ pyodide, py, runtime, device, plan, table, errors, first, booted, idb, storeError }) {
+  constructor({ pyodide, py, runtime, device, plan, table, errors, first, booted, idb, storeError, edge = null }) {
     this.pyodide = pyodide;
     this.py = py;
     this._runtime = runtime;
@@ -144,6 +148,7 @@ export class PageRuntime {
     this.engines = table;
     this.loadErrors = errors;
     this.engine = first; // the engine loaded up front (null: none could load)
+    this.edgeUrl = edge; // the edge server answers after the local engines (null: none)
     this.build = booted.build;
     this.timings = booted.timings;
     this.store = idb; // IdbStore, or null when learning in memory only

@@ -1,0 +1,36 @@
+// Puts an <llm-chat> into a demo page, set from the page's query string, so
+// the demos (and their e2e tests) can force a case:
+//   engines=wasm|webgpu|none   local engines to use ("none": the edge only)
+//   threads=N                  WASM threads
+//   edge=0 | edge=URL          no edge server | another one (default: this server)
+//   fault=wasm:8[:CODE]        the local engine fails after 8 pieces (faults.js)
+import './llm_chat.js';
+import { faultsFromQuery } from './faults.js';
+
+export function mountChat(container, { heading = 'Chat', offline = false } = {}) {
+  const q = new URLSearchParams(location.search);
+  const chat = document.createElement('llm-chat');
+  chat.setAttribute('heading', heading);
+  chat.setAttribute('base', new URL('./', location.href).href);
+  const edge = q.get('edge');
+  if (edge !== '0') chat.setAttribute('edge-url', edge && edge !== '1' ? edge : 'self');
+  if (q.has('engines')) chat.setAttribute('engines', q.get('engines'));
+  if (q.has('threads')) chat.setAttribute('threads', q.get('threads'));
+  chat.setAttribute('max-tokens', q.get('max_tokens') || '200');
+  if (offline) chat.setAttribute('offline', '');
+  const faults = faultsFromQuery(q.get('fault'));
+  if (faults) chat.runtimeOptions = { faults };
+  container.append(chat);
+  // For the e2e tests and benchmarks: the widget, every event it sent (t: ms since
+  // navigation start), and whether it has booted.
+  window.__chat = chat;
+  const log = (window.__log = []);
+  for (const type of ['llm-ready', 'llm-delta', 'llm-switch', 'llm-restart', 'llm-done', 'llm-error', 'llm-offline']) {
+    chat.addEventListener(type, (ev) => log.push({ type, detail: ev.detail, t: performance.now() }));
+  }
+  chat.ready.then(
+    () => (window.__ready = true),
+    () => (window.__ready = true),
+  );
+  return chat;
+}

@@ -1,0 +1,54 @@
+// Fault injection on a real engine: it streams its real answer, then fails
+// the way a device does (a coded EngineError: device lost, out of memory)
+// after a given number of pieces. The routing demo and the e2e tests use it to
+// show failover on the real path — the real engine, the real router in
+// Pyodide, the real edge server — without having to break a GPU on purpose.
+//
+//   createRuntime({ faults: { wasm: { after: 5, code: 'LLM_WASM_003_E' } } })
+//
+// A fault fires on every answer until `times` is used up (default: every time,
+// like a broken device).
+
+import { EngineError } from './engine/errors.js';
+
+const DEFAULT_CODES = { webgpu: 'LLM_WEBGPU_003_E', wasm: 'LLM_WASM_003_E' };
+
+/**
+ * @param {{info: object, stream: Function, release?: Function, ready?: Function}} engine
+ * @param {{after?: number, code?: string, message?: string, times?: number}} fault
+ * @param {string} ep the engine's name, for the default code
+ */
+export function withFault(engine, { after = 0, code, message, times = Infinity } = {}, ep = 'wasm') {
+  const failure = code || DEFAULT_CODES[ep] || DEFAULT_CODES.wasm;
+  let left = times;
+  return {
+    get info() {
+      return { ...engine.info, fault: { after, code: failure, left } };
+    },
+    ready: () => (engine.ready ? engine.ready() : Promise.resolve(engine)),
+    release: () => (engine.release ? engine.release() : undefined),
+    async *stream(options) {
+      let pieces = 0;
+      const armed = left > 0;
+      if (armed) left -= 1;
+      for await (const chunk of engine.stream(options)) {
+        if (armed && !chunk.finishReason && pieces >= after) {
+          throw new EngineError(failure, message || `fault injected after ${after} pieces (faults option)`, { context: { injected: true } });
+        }
+        pieces += 1;
+        yield chunk;
+      }
+    },
+  };
+}
+
+/** `?fault=wasm:5:LLM_WASM_003_E,webgpu:0` in a demo page's URL → the `faults` option. */
+export function faultsFromQuery(value) {
+  if (!value) return undefined;
+  const out = {};
+  for (const item of value.split(',')) {
+    const [ep, after, code] = item.split(':');
+    if (ep) out[ep] = { after: Number(after || 0), ...(code ? { code } : {}) };
+  }
+  return out;
+}

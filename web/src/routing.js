@@ -1,0 +1,102 @@
+// The live routing page (routing.html): the widget, with the router's plan,
+// breakers and moves shown beside it as they happen.
+import { mountChat } from './demo_widget.js';
+import { engineLabel } from './llm_chat.js';
+
+const $ = (id) => document.getElementById(id);
+const q = new URLSearchParams(location.search);
+const chat = mountChat($('chat'), { heading: 'Chat, routed' });
+const events = (window.__events = []);
+
+function row(cells, cls = []) {
+  const tr = document.createElement('tr');
+  cells.forEach((text, i) => {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (cls[i]) td.className = cls[i];
+    tr.append(td);
+  });
+  return tr;
+}
+
+function log(text) {
+  const li = document.createElement('li');
+  li.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+  $('events').append(li);
+  li.scrollIntoView({ block: 'nearest' });
+}
+
+function showPlan(runtime) {
+  const rows = [];
+  const plan = runtime.plan;
+  for (const ep of plan.engines) {
+    const err = runtime.loadErrors[ep];
+    const state = err ? `failed to load: ${err.code}` : ep === runtime.engine ? 'loaded, answers first' : 'usable (loads when needed)';
+    rows.push(row([engineLabel(`local-${ep}`), state]));
+  }
+  for (const [ep, err] of Object.entries(plan.excluded || {})) rows.push(row([engineLabel(`local-${ep}`), `not usable: ${err.code} ${err.message}`]));
+  rows.push(row(['Edge server', runtime.edgeUrl ? `fallback: ${runtime.edgeUrl}` : 'none configured']));
+  $('plan').replaceChildren(...rows);
+}
+
+function showBreakers(runtime) {
+  const deployments = runtime.status().router.deployments;
+  $('breakers').replaceChildren(
+    ...Object.entries(deployments).map(([name, d]) =>
+      row([name, d.breaker, d.success_rate == null ? '—' : `${Math.round(d.success_rate * 100)}%`], ['', `state-${d.breaker}`]),
+    ),
+  );
+}
+
+async function showEdge(runtime) {
+  if (!runtime.edgeUrl) return;
+  try {
+    const status = await (await fetch(`${runtime.edgeUrl.replace(/\/$/, '')}/api/status`, { cache: 'no-store' })).json();
+    $('edge').replaceChildren(
+      ...Object.entries(status.deployments || {}).map(([name, d]) => row([name, d.breaker, String(d.inflight)], ['', `state-${d.breaker}`])),
+    );
+  } catch (e) {
+    $('edge').replaceChildren(row(['unreachable', String(e.message || e)]));
+  }
+}
+
+const fault = q.get('fault');
+$('fault-now').textContent = fault ? `Now: ${fault} (the local engine fails on every answer).` : 'Now: no faults.';
+$('fault').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const ep = (chat.runtime && chat.runtime.engine) || 'wasm';
+  q.set('fault', [ep, $('after').value, $('code').value].filter(Boolean).join(':'));
+  location.search = q.toString();
+});
+$('heal').addEventListener('click', () => {
+  q.delete('fault');
+  location.search = q.toString();
+});
+
+chat.addEventListener('llm-ready', () => {
+  const runtime = chat.runtime;
+  showPlan(runtime);
+  showBreakers(runtime);
+  showEdge(runtime);
+  log(runtime.engine ? `ready on ${engineLabel(`local-${runtime.engine}`)}` : 'no local engine: the edge server answers');
+  setInterval(() => {
+    showBreakers(runtime);
+    showEdge(runtime);
+  }, 3000);
+});
+chat.addEventListener('llm-error', (ev) => log(`error ${ev.detail.code}: ${ev.detail.message || ev.detail.summary}`));
+for (const type of ['llm-switch', 'llm-restart']) {
+  chat.addEventListener(type, (ev) => {
+    const e = ev.detail;
+    events.push(e);
+    log(`${e.type}: ${engineLabel(e.from)} → ${engineLabel(e.to)} (${e.reason})`);
+    showBreakers(chat.runtime);
+  });
+}
+chat.addEventListener('llm-done', (ev) => {
+  const d = ev.detail;
+  events.push(d);
+  log(`done on ${engineLabel(d.deployment)}: ${d.complete ? 'complete' : 'incomplete'}${d.error ? ` ${d.error.code}` : ''} (${d.attempts || 0} attempts)`);
+  showBreakers(chat.runtime);
+  showEdge(chat.runtime);
+});
