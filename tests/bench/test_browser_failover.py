@@ -1,0 +1,45 @@
+"""bench/browser_failover.py's pure parts: medians over good runs and the docs table.
+
+No browser and no timing assertion: the benchmark runs with `python bench/browser_failover.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import browser_failover as bf
+
+
+def startup(ok: bool, ready: float, ttft: float) -> dict[str, Any]:
+    return {"ok": ok, "ready_ms": ready, "ttft_ms": ttft, "load_to_first_token_ms": ready + ttft, "from_service_worker": True}
+
+
+def test_summaries_take_medians_of_good_runs_only() -> None:
+    runs = [startup(True, 1000.0, 100.0), startup(True, 3000.0, 300.0), startup(False, 1.0, 1.0), startup(True, 2000.0, 200.0)]
+    s = bf.summarize(runs, ("ready_ms", "ttft_ms", "load_to_first_token_ms"))
+    assert s == {"runs": 4, "ok": 3, "ready_ms": 2000.0, "ttft_ms": 200.0, "load_to_first_token_ms": 2200.0}
+    assert bf.summarize([startup(False, 1.0, 1.0)], ("ready_ms",)) == {"runs": 1, "ok": 0, "ready_ms": None}
+
+
+def test_millisecond_spans_need_both_ends() -> None:
+    assert bf._ms(10.0, 25.5) == 15.5
+    assert bf._ms(None, 3.0) is None and bf._ms(3.0, None) is None
+
+
+def test_the_docs_section_holds_every_figure_between_its_markers() -> None:
+    keys = ("ready_ms", "ttft_ms", "load_to_first_token_ms")
+    failover = {"runs": 2, "ok": 2, "failure_to_edge_token_ms": 123.4, "last_local_to_edge_token_ms": 234.5}
+    result = {
+        "command": "python bench/browser_failover.py --quick",
+        "threads": 2,
+        "date": "2026-12-06",
+        "seconds": 100.0,
+        "failover": failover,
+        "startup": {
+            name: bf.summarize([startup(True, r, 50.0)], keys) for name, r in (("cold", 9000.0), ("warm", 5000.0), ("offline", 4800.0))
+        },
+    }
+    text = bf.render(result)
+    assert text.startswith(bf.DOC_START) and text.endswith(bf.DOC_END)
+    assert "**123.4**" in text and "234.5" in text and "2/2 runs" in text
+    assert "| cold | 1/1 | 9000.0 | 50.0 | **9050.0** |" in text and "| offline | 1/1 | 4800.0 | 50.0 | **4850.0** |" in text
