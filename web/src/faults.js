@@ -18,22 +18,32 @@ const DEFAULT_CODES = { webgpu: 'LLM_WEBGPU_003_E', wasm: 'LLM_WASM_003_E' };
  * @param {{after?: number, code?: string, message?: string, times?: number}} fault
  * @param {string} ep the engine's name, for the default code
  */
-export function withFault(engine, { after = 0, code, message, times = Infinity } = {}, ep = 'wasm') {
-  const failure = code || DEFAULT_CODES[ep] || DEFAULT_CODES.wasm;
-  let left = times;
+export function withFault(engine, fault = {}, ep = 'wasm') {
+  let failure, after, message, left;
+  /** Re-arms the fault: the next `times` answers fail after `after` pieces (chaos runs change it per request). */
+  const arm = ({ after: n = 0, code, message: text, times = Infinity } = {}) => {
+    failure = code || DEFAULT_CODES[ep] || DEFAULT_CODES.wasm;
+    after = n;
+    message = text;
+    left = times;
+  };
+  arm(fault);
   return {
     get info() {
       return { ...engine.info, fault: { after, code: failure, left } };
     },
+    arm,
     ready: () => (engine.ready ? engine.ready() : Promise.resolve(engine)),
     release: () => (engine.release ? engine.release() : undefined),
     async *stream(options) {
       let pieces = 0;
       const armed = left > 0;
       if (armed) left -= 1;
+      // Read once: a re-arm while this answer streams applies to the next one.
+      const [failAfter, code, text] = [after, failure, message];
       for await (const chunk of engine.stream(options)) {
-        if (armed && !chunk.finishReason && pieces >= after) {
-          throw new EngineError(failure, message || `fault injected after ${after} pieces (faults option)`, { context: { injected: true } });
+        if (armed && !chunk.finishReason && pieces >= failAfter) {
+          throw new EngineError(code, text || `fault injected after ${failAfter} pieces (faults option)`, { context: { injected: true } });
         }
         pieces += 1;
         yield chunk;
@@ -42,13 +52,17 @@ export function withFault(engine, { after = 0, code, message, times = Infinity }
   };
 }
 
-/** `?fault=wasm:5:LLM_WASM_003_E,webgpu:0` in a demo page's URL → the `faults` option. */
+/**
+ * `?fault=wasm:5:LLM_WASM_003_E,webgpu:0` in a demo page's URL → the `faults` option.
+ * `wasm:off` wraps the engine with the fault disarmed, for a script to `arm()` later.
+ */
 export function faultsFromQuery(value) {
   if (!value) return undefined;
   const out = {};
   for (const item of value.split(',')) {
     const [ep, after, code] = item.split(':');
-    if (ep) out[ep] = { after: Number(after || 0), ...(code ? { code } : {}) };
+    if (!ep) continue;
+    out[ep] = after === 'off' ? { times: 0 } : { after: Number(after || 0), ...(code ? { code } : {}) };
   }
   return out;
 }

@@ -1,0 +1,55 @@
+// faults.js: an engine wrapped with a fault streams its real pieces, then fails with a coded error.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { EngineError } from '../../web/src/engine/errors.js';
+import { faultsFromQuery, withFault } from '../../web/src/faults.js';
+
+// The wrapped engine is the fault's boundary: a scripted stream of pieces stands in for onnxruntime-web.
+const engine = {
+  info: { ep: 'wasm' },
+  async *stream() {
+    for (const text of ['a', 'b', 'c', 'd']) yield { text };
+    yield { text: '', finishReason: 'stop' };
+  },
+};
+
+async function run(wrapped) {
+  const got = [];
+  try {
+    for await (const chunk of wrapped.stream({})) got.push(chunk.text);
+    return { got, error: null };
+  } catch (e) {
+    return { got, error: e };
+  }
+}
+
+test('fails after the given pieces with the engine default code, on every answer', async () => {
+  const wrapped = withFault(engine, { after: 2 }, 'webgpu');
+  for (let i = 0; i < 2; i++) {
+    const { got, error } = await run(wrapped);
+    assert.deepEqual(got, ['a', 'b']);
+    assert.ok(error instanceof EngineError);
+    assert.equal(error.code, 'LLM_WEBGPU_003_E');
+  }
+});
+
+test('times limits how many answers fail; arm() sets a new fault', async () => {
+  const wrapped = withFault(engine, { after: 1, code: 'LLM_ONNX_003_E', times: 1 });
+  assert.equal((await run(wrapped)).error.code, 'LLM_ONNX_003_E');
+  assert.deepEqual(await run(wrapped), { got: ['a', 'b', 'c', 'd', ''], error: null });
+  wrapped.arm({ after: 3, times: 1 });
+  const { got, error } = await run(wrapped);
+  assert.deepEqual(got, ['a', 'b', 'c']);
+  assert.equal(error.code, 'LLM_WASM_003_E');
+  assert.equal(wrapped.info.fault.left, 0);
+});
+
+test('the query form, including a disarmed fault', () => {
+  assert.equal(faultsFromQuery(''), undefined);
+  assert.deepEqual(faultsFromQuery('wasm:5:LLM_WASM_003_E,webgpu:0'), {
+    wasm: { after: 5, code: 'LLM_WASM_003_E' },
+    webgpu: { after: 0 },
+  });
+  assert.deepEqual(faultsFromQuery('wasm:off'), { wasm: { times: 0 } });
+});
