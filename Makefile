@@ -35,20 +35,22 @@ LLAMA_BUILD_ID := $(subst ==,-,$(LLAMA_PIN))-$(shell printf '%s' '$(LLAMA_CMAKE_
 LLAMA_WHEELS := $(HOME)/.cache/llm-runner-router/wheels/$(LLAMA_BUILD_ID)
 LLAMA_STAMP := $(VENV)/.stamp-$(LLAMA_BUILD_ID)
 
-.PHONY: help run test setup venv llama-cpp model node-deps web lint typecheck error-docs pytest pyodide-wheels pyodide-test e2e browser-model chromium js-test
+.PHONY: help run test setup venv llama-cpp model node-deps web lint typecheck error-docs pytest pyodide-wheels pyodide-test e2e browser-model chromium js-test reliability wrk
 
 help:
 	@echo "make run    set up, build the web bundle, then serve it on http://127.0.0.1:8000/ and the OpenAI-compatible API at /v1"
 	@echo "make test   set up, then ruff, mypy, error-docs check, pytest (CPython), the core's tests in Pyodide (Node),"
 	@echo "            and the browser end-to-end tests in headless Chromium (the core's tests in Pyodide there too)"
 	@echo "make web    build the browser bundle into dist/web/ (incremental)"
+	@echo "make reliability  the reliability suite's short form (chaos, load, crash durability, security, browser; part of make test);"
+	@echo "                  the full form, which writes docs/reliability.md: .venv/bin/python bench/reliability.py"
 	@echo "(set-up builds llama-cpp-python once, ≈8 min, and fetches the default model into models/)"
 
 run: setup model browser-model web
 	@echo "llm-runner-router: demo pages at http://127.0.0.1:8000/  (chat widget; /routing.html, /offline.html; OpenAI API at http://127.0.0.1:8000/v1)"
 	$(BIN)/llm-runner-router serve --host 127.0.0.1 --port 8000
 
-test: setup model lint typecheck error-docs pytest js-test pyodide-test e2e
+test: setup model lint typecheck error-docs pytest reliability js-test pyodide-test e2e
 
 # ---- set-up helpers ---------------------------------------------------------
 
@@ -115,6 +117,10 @@ browser-model: venv model
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
+# Debian's wrk for the load part of the reliability suite.
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+
 # ---- test stages ------------------------------------------------------------
 
 lint: venv
@@ -128,6 +134,13 @@ error-docs: venv
 
 pytest: venv
 	$(BIN)/python -m pytest --ignore=tests/pyodide
+
+# The reliability suite's short form (bench/reliability.py --quick, about 3 minutes): chaos through the
+# edge server, load with wrk, SIGKILLs during store writes, fuzzing and access control, chaos through the
+# browser widget (hence what e2e needs); exits 1 when a target is missed. Its figures go to
+# .cache/reliability/ (the full form's are in bench/results/, with docs/reliability.md).
+reliability: setup model wrk browser-model web pyodide-wheels chromium
+	$(BIN)/python bench/reliability.py --quick
 
 # The browser engine's JavaScript (tokenizer, sampling, weights, the ORT decode loop) under Node.
 js-test: node-deps browser-model

@@ -18,8 +18,9 @@ what it sent is exactly the server's answer to that same continuation
 request, sent again (so nothing repeated, nothing lost); an answer that
 could not finish says so with an LLM_ code.
 
-Writes bench/results/reliability_browser.json; bench/reliability.py puts
-render()'s section in docs/reliability.md.
+Writes bench/results/reliability_browser.json (a quick run: .cache/reliability/);
+bench/reliability.py runs it as its "browser" part and puts render()'s section in
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import _reliability as rel  # noqa: E402
 from e2e.browser import launch  # noqa: E402
 from tests.support.servers import ProcessServer  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results" / "reliability_browser.json"
 COMMAND = "python bench/reliability_browser.py"
 LOCAL_FAULTS = ["LLM_WASM_003_E", "LLM_WEBGPU_003_E", "LLM_WEBGPU_002_E", "LLM_ONNX_003_E"]
 EDGE_FAULTS = ["unavailable", "reset", "cut"]
@@ -141,6 +142,7 @@ def run(quick: bool, seed: int = 7) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     rng = random.Random(seed)
+    machine = rel.machine()
     questions = 8 if quick else 40
     started = time.monotonic()
     verdicts: list[dict[str, Any]] = []
@@ -169,7 +171,9 @@ def run(quick: bool, seed: int = 7) -> dict[str, Any]:
             v.update(local_fault=local["code"] if local else None, edge_faults=[f for f, _ in faults.sent], breakers=r["breakers"])
             verdicts.append(v)
             print(f"question {i + 1}/{questions}: {v}", file=sys.stderr)
-    return summarize(verdicts, hung, questions, quick, time.monotonic() - started)
+    result = summarize(verdicts, hung, questions, quick, time.monotonic() - started)
+    result["meta"]["machine"] = machine
+    return result
 
 
 def summarize(verdicts: list[dict[str, Any]], hung: int, questions: int, quick: bool, seconds: float) -> dict[str, Any]:
@@ -207,8 +211,7 @@ def summarize(verdicts: list[dict[str, Any]], hung: int, questions: int, quick: 
     return {
         "part": "browser",
         "command": COMMAND + (" --quick" if quick else ""),
-        "date": time.strftime("%Y-%m-%d"),
-        "seconds": round(seconds, 1),
+        "meta": {"mode": "quick" if quick else "full", "duration_s": round(seconds, 1), "machine": {}},
         "figures": figures,
         "targets": targets,
         "samples": verdicts,
@@ -222,8 +225,10 @@ def render(result: dict[str, Any]) -> str:
         [
             "## Chaos through the browser path",
             "",
-            f"`{result['command']}` — {result['date']}, {result['seconds']:.0f} s. The `<llm-chat>` widget on routing.html in headless "
-            "Chromium: the real WASM engine, the router in Pyodide, the real edge server. Before each question the local engine is set "
+            f"`{result['command']}` — {rel.machine_line(result['meta'])}; {result['meta']['duration_s']:.0f} s.",
+            "",
+            "The `<llm-chat>` widget on routing.html in headless Chromium: the real WASM engine, the router in Pyodide, "
+            "the real edge server. Before each question the local engine is set "
             "to fail mid-answer (60%: device lost, GPU out of memory, WASM or ONNX run failure) and the page's requests to the edge "
             "are broken on the way (40% each: a coded 503, a reset connection, a stream cut before its end).",
             "",
@@ -242,12 +247,11 @@ def render(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="8 questions instead of 40")
-    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     result = run(args.quick)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    path = rel.write_result("browser", result, rel.result_path("browser", args.quick))
     print(render(result))
+    print(f"wrote {path}")
     return 0 if all(t["met"] for t in result["targets"].values()) else 1
 
 

@@ -55,6 +55,7 @@ from .store import MemoryStore, Store
 from .strategies import register_strategy, strategy_names
 from .telemetry import RouterMetrics
 from .types import (
+    HEARTBEAT,
     Backend,
     BackendChunk,
     BackendRequest,
@@ -71,6 +72,7 @@ from .types import (
 )
 
 __all__ = [
+    "HEARTBEAT",
     "AliasConfig",
     "AuthError",
     "Backend",

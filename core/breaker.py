@@ -27,6 +27,7 @@ from . import catalogue
 from .clock import Clock
 from .config import BreakerConfig
 from .errors import LLMError
+from .retry import capped_growth
 from .store import Store
 
 __all__ = ["BreakerState", "Breakers", "CircuitBreaker", "Transition"]
@@ -227,7 +228,7 @@ class CircuitBreaker:
     def _trip(self, reason: str) -> None:
         c = self.config
         self.trips += 1
-        cooldown = min(c.max_cooldown, c.cooldown * c.cooldown_multiplier ** (self.trips - 1))
+        cooldown = capped_growth(c.cooldown, c.cooldown_multiplier, self.trips - 1, c.max_cooldown)
         self.open_until = self._clock.now() + cooldown
         self._clear_counts()
         self._move(BreakerState.OPEN, f"{reason}; cooldown {cooldown:g}s")

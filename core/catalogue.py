@@ -287,6 +287,17 @@ AUTH_FORBIDDEN = _e(
     http=502,
     recovery=R.FALLBACK,
 )
+AUTH_ORIGIN_NOT_ALLOWED = _e(
+    "AUTH",
+    5,
+    E,
+    "origin_not_allowed",
+    "The page's origin may not call this server from a browser (server.cors_origins).",
+    retryable=False,
+    http=403,
+    recovery=R.ABORT,
+    blames_backend=False,
+)
 
 # --- RATE -----------------------------------------------------------------
 RATE_LIMITED = _e("RATE", 1, E, "rate_limited", "The backend is rate limiting requests.", retryable=True, http=429, recovery=R.RETRY)

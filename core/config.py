@@ -15,7 +15,7 @@ Shape of a document (TOML shown; JSON is the same tree)::
     deadline = "none"            # TOML has no null: "none" means None
 
     [breaker]                    # BreakerConfig; also hints, cache, stream,
-    cooldown = 10                # monitor, logging
+    cooldown = 10                # monitor, logging, server
 
     [providers.local]            # ProviderConfig; the key fills ``name``
     kind = "llamacpp"
@@ -45,8 +45,8 @@ Environment variables (:meth:`Settings.from_env`):
   so it wins where both set a field.
 
 Values are converted to the field's type: integers, numbers, booleans
-(``true/false/1/0/yes/no/on/off``), and ``none`` or the empty string for
-``None`` where a field is optional. An empty value for a field that cannot
+(``true/false/1/0/yes/no/on/off``), lists of strings (comma-separated), and
+``none`` or the empty string for ``None`` where a field is optional. An empty value for a field that cannot
 be ``None`` is ignored, as if unset.
 
 Validation is generic: each dataclass field's annotation gives its type,
@@ -69,7 +69,7 @@ import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, Union, get_args, get_origin, get_type_hints
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from . import catalogue
 from .errors import ConfigError, ErrorSpec
@@ -77,6 +77,7 @@ from .types import Deployment
 
 __all__ = [
     "ENV_PREFIX",
+    "MAX_NESTING",
     "AliasConfig",
     "BreakerConfig",
     "CacheConfig",
@@ -85,13 +86,19 @@ __all__ = [
     "MonitorConfig",
     "ProviderConfig",
     "RetryConfig",
+    "ServerConfig",
     "Settings",
     "StreamConfig",
+    "nesting_depth",
 ]
 
 T = TypeVar("T")
 
 ENV_PREFIX: Final = "LLM_ROUTER__"
+# Deeper than this, a document is refused before it is parsed: the parsers recurse once per
+# level, and inside Pyodide the WASM stack runs out long before Python's recursion limit
+# (a fatal error for the whole page, not an exception). Real configurations nest 3 deep.
+MAX_NESTING: Final = 64
 
 
 # --- the sections ------------------------------------------------------------
@@ -189,6 +196,19 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The edge server's HTTP surface."""
+
+    # Origins (scheme://host[:port], or "*" for any) whose pages may call the API
+    # from a browser; empty: no CORS headers at all, so only same-origin pages can
+    # read answers.
+    cors_origins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _validate_instance(self)
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderConfig:
     """A backend: a llama.cpp server, an OpenAI-compatible API, the browser engine."""
 
@@ -227,6 +247,7 @@ _SECTIONS: Final[dict[str, type[Any]]] = {
     "stream": StreamConfig,
     "monitor": MonitorConfig,
     "logging": LoggingConfig,
+    "server": ServerConfig,
 }
 _SECTION_OF: Final[dict[type[Any], str]] = {cls: name for name, cls in _SECTIONS.items()}
 
@@ -250,6 +271,7 @@ class Settings:
     stream: StreamConfig = field(default_factory=StreamConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     deployments: dict[str, Deployment] = field(default_factory=dict)
     aliases: dict[str, AliasConfig] = field(default_factory=dict)
@@ -280,16 +302,24 @@ class Settings:
 
     @classmethod
     def from_json(cls, text: str) -> Settings:
+        if nesting_depth(text, stop_at=MAX_NESTING) > MAX_NESTING:
+            raise _parse_error("JSON", f"nested too deeply (more than {MAX_NESTING} levels)", None, None)
         try:
             data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except json.JSONDecodeError as exc:
             raise _parse_error("JSON", exc.msg, exc.lineno, exc.colno) from exc
+        except RecursionError:
+            raise _parse_error("JSON", "nested too deeply", None, None) from None
         return cls.from_dict(data)
 
     @classmethod
     def from_toml(cls, text: str) -> Settings:
+        if nesting_depth(text, toml=True, stop_at=MAX_NESTING) > MAX_NESTING:
+            raise _parse_error("TOML", f"nested too deeply (more than {MAX_NESTING} levels)", None, None)
         try:
             data = tomllib.loads(text)
+        except RecursionError:
+            raise _parse_error("TOML", "nested too deeply", None, None) from None
         except tomllib.TOMLDecodeError as exc:
             line: int | None = getattr(exc, "lineno", None)  # Python >= 3.14
             col: int | None = getattr(exc, "colno", None)
@@ -382,6 +412,42 @@ class Settings:
         return out
 
 
+# --- nesting ---------------------------------------------------------------------
+
+_NESTING_TOKENS: Final = re.compile(r"[\[\]{}\"'#\\\n]")
+
+
+def nesting_depth(text: str, *, toml: bool = False, stop_at: int | None = None) -> int:
+    """How deeply arrays and tables nest in a JSON (or, with ``toml``, TOML) text, without
+    parsing it: brackets inside strings and TOML comments do not count. Stops counting
+    once past ``stop_at``. Only the characters that matter are visited, so it is fast."""
+    depth = deepest = 0
+    quote = ""  # the quote character of the string we are in, if any
+    escape_at = -1  # in a string with escapes: the position a backslash escapes
+    comment = False
+    for match in _NESTING_TOKENS.finditer(text):
+        c, at = match.group(), match.start()
+        if comment:
+            comment = c != "\n"
+        elif quote:
+            if c == "\\" and quote == '"':
+                escape_at = -1 if at == escape_at else at + 1
+            elif c == quote and at != escape_at:
+                quote = ""
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if stop_at is not None and deepest > stop_at:
+                break
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        elif c == '"' or (c == "'" and toml):
+            quote = c
+        elif c == "#" and toml:
+            comment = True
+    return deepest
+
+
 # --- constraints ---------------------------------------------------------------
 
 
@@ -399,6 +465,7 @@ class _Rule:
     aliases: tuple[tuple[str, str], ...] = ()  # strings: accepted synonyms
     choices: tuple[str, ...] = ()
     http_url: bool = False
+    origins: bool = False  # tuples: each an origin, scheme://host[:port], nothing after it
     required_if: tuple[str, str] | None = None  # (other field, its value) that makes None an error
     ref: str | None = None  # Settings table each name must be a key of
 
@@ -452,6 +519,9 @@ _RULES: Final[dict[type[Any], dict[str, _Rule]]] = {
         "memory_threshold": _FRACTION,
         "queue_size": _AT_LEAST_ONE,
         "max_concurrency": _AT_LEAST_ONE,
+    },
+    ServerConfig: {
+        "cors_origins": _Rule(unique=True, origins=True),
     },
     LoggingConfig: {
         "level": _Rule(
@@ -631,10 +701,8 @@ def _apply_rule(rule: _Rule, value: Any, path: str) -> Any:
         value = dict(rule.aliases).get(value, value)
         if rule.choices and value not in rule.choices:
             raise _err(invalid, path, f"must be one of {', '.join(rule.choices)} (got {value!r})", value)
-        if rule.http_url:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise _err(invalid, path, f"must be an http:// or https:// URL (got {value!r})", value)
+        if rule.http_url and _http_url(value) is None:
+            raise _err(invalid, path, f"must be an http:// or https:// URL (got {value!r})", value)
     elif isinstance(value, tuple):
         if rule.nonempty and not value:
             raise _err(invalid, path, "must not be empty", list(value))
@@ -642,6 +710,13 @@ def _apply_rule(rule: _Rule, value: Any, path: str) -> Any:
             raise _err(invalid, path, f"must not repeat a name (got {list(value)!r})", list(value))
         if rule.nonempty and any(not v.strip() for v in value):
             raise _err(invalid, path, "must not contain an empty name", list(value))
+        if rule.origins:
+            for origin in value:
+                parts = _http_url(origin)
+                if origin != "*" and (parts is None or parts.path or parts.query or parts.fragment or "@" in parts.netloc):
+                    raise _err(invalid, path, f"must hold origins like https://app.example.com:8443, or * (got {origin!r})", list(value))
+            # Browsers send scheme and host in lower case, and CORS compares origins as strings.
+            value = tuple(origin.lower() for origin in value)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         if rule.gt is not None and not value > rule.gt:
             raise _err(invalid, path, f"must be > {rule.gt:g} (got {value!r})", value)
@@ -650,6 +725,19 @@ def _apply_rule(rule: _Rule, value: Any, path: str) -> Any:
         if rule.le is not None and not value <= rule.le:
             raise _err(invalid, path, f"must be <= {rule.le:g} (got {value!r})", value)
     return value
+
+
+def _http_url(value: str) -> SplitResult | None:
+    """The parts of an http(s) URL with a host, or None. urlsplit raises on a malformed
+    IPv6 host and on a port out of range only when asked; both are refused here."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts
 
 
 def _fields(cls_or_obj: Any) -> tuple[dataclasses.Field[Any], ...]:
@@ -803,6 +891,8 @@ def _env_value(cls: type[Any], name: str, raw: str, path: str, var: str, divisor
             return number / divisor if divisor else number
         if inner is str:
             return text
+        if get_origin(inner) is tuple:
+            return tuple(part.strip() for part in text.split(",") if part.strip())
     except ValueError:
         pass
     raise _err(catalogue.CONFIG_INVALID, path, f"{var}={raw!r} is not {_describe(inner)}", raw, env=var)

@@ -20,19 +20,22 @@ imported as JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from . import catalogue
+from . import catalogue, jsonlog
 from .clock import Clock
-from .config import HintsConfig
+from .config import MAX_NESTING, HintsConfig, nesting_depth
 from .errors import LLMError, Recovery
 from .store import Store
 
 __all__ = ["CompatibilityHints", "Hint"]
 
 Key = tuple[str, str, str]
+
+_log = jsonlog.get_logger("core.hints")
 
 
 @dataclass(slots=True)
@@ -71,18 +74,61 @@ class Hint:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Hint:
+        """A hint from a stored or imported record, every field of the right type.
+
+        The record comes from outside the process (a database, an import): a field of
+        the wrong type would otherwise be taken in and fail later, in the middle of a
+        request (``success_count += 1`` on a string), so it is refused here.
+        """
         try:
             known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
             hint = cls(**known)
         except (TypeError, KeyError) as exc:
             raise catalogue.CORE_STORE_CORRUPT.error(f"invalid hint record: {exc}") from exc
-        if not (isinstance(hint.provider, str) and isinstance(hint.model, str) and isinstance(hint.endpoint, str)):
-            raise catalogue.CORE_STORE_CORRUPT.error("invalid hint record: provider, model and endpoint must be strings")
+        for name, (check, want) in _FIELD_TYPES.items():
+            if not check(getattr(hint, name)):
+                raise catalogue.CORE_STORE_CORRUPT.error(f"invalid hint record: {name} must be {want}", field=name)
+        for name in _LIST_FIELDS:
+            setattr(hint, name, list(getattr(hint, name)))  # our own copy, not the caller's list
         return hint
 
 
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_time(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+
+
+_FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "provider": (_is_str, "a string"),
+    "model": (_is_str, "a string"),
+    "endpoint": (_is_str, "a string"),
+    "success_count": (_is_count, "a non-negative integer"),
+    "error_count": (_is_count, "a non-negative integer"),
+    "last_error_code": (lambda v: v is None or _is_str(v), "a string or null"),
+    "last_error_message": (lambda v: v is None or _is_str(v), "a string or null"),
+    "last_error_at": (_is_time, "a finite number or null"),
+    "last_success_at": (_is_time, "a finite number or null"),
+    "supported_endpoints": (lambda v: isinstance(v, list) and all(map(_is_str, v)), "a list of strings"),
+    "unsupported_endpoints": (lambda v: isinstance(v, list) and all(map(_is_str, v)), "a list of strings"),
+    "preferred_endpoint": (lambda v: v is None or _is_str(v), "a string or null"),
+    "unsupported_params": (lambda v: isinstance(v, list) and all(map(_is_str, v)), "a list of strings"),
+    "accepts_prefix": (lambda v: v is None or isinstance(v, bool), "a boolean or null"),
+    "blacklisted": (lambda v: isinstance(v, bool), "a boolean"),
+    "blacklist_reason": (lambda v: v is None or _is_str(v), "a string or null"),
+    "blacklist_manual": (lambda v: isinstance(v, bool), "a boolean"),
+    "reprobe_at": (_is_time, "a finite number or null"),
+    "reprobe_interval": (_is_time, "a finite number or null"),
+}
 _FIELDS = tuple(f.name for f in fields(Hint))
 _LIST_FIELDS = ("supported_endpoints", "unsupported_endpoints", "unsupported_params")
+assert set(_FIELD_TYPES) == set(_FIELDS), "every Hint field needs its type check"
 
 
 class CompatibilityHints:
@@ -94,8 +140,13 @@ class CompatibilityHints:
         self._store = store
         self._hints: dict[Key, Hint] = {}
         if store is not None:
-            for data in store.load(self.NAMESPACE).values():
-                hint = Hint.from_dict(data)
+            for name, data in store.load(self.NAMESPACE).items():
+                try:
+                    hint = Hint.from_dict(data)
+                except LLMError as err:
+                    # One bad record costs what it taught, not the router's start.
+                    _log.warning("stored hint skipped", error=err, record=name)
+                    continue
                 self._hints[hint.key] = hint
 
     # --- reading --------------------------------------------------------------
@@ -216,12 +267,14 @@ class CompatibilityHints:
     def import_json(self, text: str) -> int:
         """Merge hints exported elsewhere; an imported record replaces ours. Returns how many."""
         try:
+            if nesting_depth(text, stop_at=MAX_NESTING) > MAX_NESTING:
+                raise ValueError(f"nested deeper than {MAX_NESTING} levels")
             data = json.loads(text)
             records = data["hints"] if isinstance(data, dict) else None
             if not isinstance(records, list):
                 raise TypeError("'hints' must be a list")
             hints = [Hint.from_dict(r) if isinstance(r, dict) else _bad(r) for r in records]
-        except (ValueError, TypeError, KeyError, LLMError) as exc:
+        except (ValueError, TypeError, KeyError, RecursionError, LLMError) as exc:
             raise catalogue.VAL_MALFORMED.error(f"cannot import hints: {exc}") from exc
         for hint in hints:
             self._hints[hint.key] = hint

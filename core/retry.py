@@ -14,7 +14,20 @@ from dataclasses import dataclass
 from .config import RetryConfig
 from .errors import LLMError
 
-__all__ = ["RetryPolicy", "RetryState"]
+__all__ = ["RetryPolicy", "RetryState", "capped_growth"]
+
+
+def capped_growth(base: float, multiplier: float, steps: int, cap: float) -> float:
+    """``min(cap, base * multiplier ** steps)``, also where the power is beyond a float.
+
+    ``2.0 ** 1024`` raises OverflowError rather than giving infinity: a breaker that
+    trips a thousand times, or a large configured multiplier, must reach the cap,
+    not crash.
+    """
+    try:
+        return min(cap, base * multiplier**steps)
+    except OverflowError:
+        return cap
 
 
 @dataclass(slots=True)
@@ -37,7 +50,7 @@ class RetryPolicy:
         retries from many clients instead of synchronising them.
         """
         c = self.config
-        ceiling = min(c.max_delay, c.initial_delay * c.multiplier ** max(0, attempt - 1))
+        ceiling = capped_growth(c.initial_delay, c.multiplier, max(0, attempt - 1), c.max_delay)
         return self._rng.uniform(0.0, ceiling) if c.jitter else ceiling
 
     def next_delay(self, state: RetryState, error: LLMError, now: float) -> float | None:

@@ -44,6 +44,7 @@ from .store import Store
 from .strategies import DeploymentStats, RankContext, get_strategy
 from .telemetry import RouterMetrics
 from .types import (
+    HEARTBEAT,
     Backend,
     BackendChunk,
     BackendRequest,
@@ -197,10 +198,11 @@ class Router:
                             self.metrics.record_fallback(op, "switch", last[0].name, dep.name)
                             yield Switch(last[0].name, dep.name, last[1])
                     else:
-                        # A caller that holds a prefix of its own cannot take a restart.
+                        # A caller that holds a prefix of its own cannot take a restart, and
+                        # restarts are bounded: this deployment is passed over, and the next
+                        # one, which may well continue the answer, gets its turn.
                         if restarts >= cfg.stream.max_restarts or request.prefix:
                             breaker.release()
-                            queue.clear()
                             break
                         restarts += 1
                         discarded = "".join(parts)
@@ -235,6 +237,9 @@ class Router:
                     append = parts.append
                     name = served.name
                     async for chunk in gen:
+                        if chunk is HEARTBEAT:  # alive, nothing yet (waiting its turn): the wait starts again
+                            watch.since = now()
+                            continue
                         watch.since = -1.0
                         if watch.first:
                             watch.first_token()
@@ -547,6 +552,8 @@ class _Hedge:
 
 async def _first(gen: AsyncIterator[BackendChunk]) -> BackendChunk:
     try:
-        return await gen.__anext__()
+        while (chunk := await gen.__anext__()) is HEARTBEAT:  # a heartbeat does not win a race
+            pass
+        return chunk
     except StopAsyncIteration:
         return BackendChunk("", "stop")  # an empty answer is still an answer

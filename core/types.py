@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from .errors import LLMError
 
@@ -23,6 +23,7 @@ __all__ = [
     "Delta",
     "Deployment",
     "Done",
+    "HEARTBEAT",
     "Message",
     "Restart",
     "StreamEvent",
@@ -121,6 +122,15 @@ class BackendChunk:
     text: str
     finish_reason: str | None = None
     usage: Usage | None = None
+
+
+#: Yielded by a backend that has nothing to say yet but is alive and moving: a
+#: local model that serves one request at a time, while this one waits its turn
+#: behind others that are producing tokens. It is not a token (nothing reaches
+#: the caller, no first token is counted); it starts the router's wait for the
+#: next chunk (first-token or stall timeout) again. The object itself is the
+#: signal: the router tests ``chunk is HEARTBEAT``.
+HEARTBEAT: Final = BackendChunk("")
 
 
 class Backend(Protocol):

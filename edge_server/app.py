@@ -14,11 +14,13 @@ import contextlib
 import hmac
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -33,12 +35,14 @@ from core.types import ChatRequest, Delta, Done, Restart, StreamEvent, Switch
 
 from . import openai_format as fmt
 from .admission import Admission
+from .openapi import openapi_document
 from .validation import MAX_BODY_BYTES, parse_body, parse_chat, parse_completion, parse_responses
 from .web import WebBundle
 
-__all__ = ["EdgeState", "create_app", "error_response", "status_payload"]
+__all__ = ["CORS", "EdgeState", "create_app", "error_response", "key_matches", "status_payload"]
 
 _log = jsonlog.get_logger("edge_server.app")
+_T = TypeVar("_T")
 _access = jsonlog.get_logger("edge_server.access")
 
 
@@ -183,6 +187,34 @@ async def _complete(state: EdgeState, creq: ChatRequest) -> tuple[str, Done, lis
     raise catalogue.CORE_INTERNAL.error("the answer ended without its end event")
 
 
+async def _client_gone(request: Request) -> None:
+    """Return when the client disconnects: its body has been read, so a disconnect is all ``receive`` has left to say."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_gone(request: Request, work: Awaitable[_T]) -> _T:
+    """``await work``, cancelled as soon as the client goes away (then LLM_CORE_007).
+
+    A streamed answer stops when its client leaves (the response notices); but
+    until its first event -- and a whole answer until its end -- nothing is
+    sent, so nothing would notice, and the generation would go on for no one,
+    holding its admission slot and the local model all the while.
+    """
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_client_gone(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, gone, return_exceptions=True)
+    if task.cancelled():
+        raise catalogue.CORE_CANCELLED.error("the client went away before the answer was ready")
+    return task.result()
+
+
 async def _drainable(state: EdgeState, body: AsyncIterator[bytes], ending: Callable[[], list[bytes]]) -> AsyncIterator[bytes]:
     """A response stream the server can end cleanly when it shuts down (see EdgeState.begin_drain)."""
     task = asyncio.current_task()
@@ -209,13 +241,13 @@ async def _serve_openai(request: Request, creq: ChatRequest, stream: bool, shape
     state = _state(request)
     rid = _rid(request)
     if not stream:
-        text, done, notes = await _complete(state, creq)
+        text, done, notes = await _unless_gone(request, _complete(state, creq))
         if done.status == "incomplete":
             return _incomplete_error(done, text, rid)
         x = _x_llm(done) | ({"events": notes} if notes else {})
         return JSONResponse(shapes.whole(text, done.finish_reason, done.usage, x), headers={"X-LLM-Deployment": done.deployment})
 
-    events, first, started = await _start(state, creq)
+    events, first, started = await _unless_gone(request, _start(state, creq))
 
     async def body() -> AsyncIterator[bytes]:
         leading = True
@@ -279,13 +311,13 @@ async def responses(request: Request) -> Response:
     rid = _rid(request)
     resp_id = f"resp_{uuid.uuid4().hex[:24]}"
     if not stream:
-        text, done, notes = await _complete(state, creq)
+        text, done, notes = await _unless_gone(request, _complete(state, creq))
         if done.status == "incomplete":
             return _incomplete_error(done, text, rid)
         x = _x_llm(done) | ({"events": notes} if notes else {})
         return JSONResponse(fmt.response_object(resp_id, creq.model, text, "completed", done.usage, x))
 
-    events, first, started = await _start(state, creq)
+    events, first, started = await _unless_gone(request, _start(state, creq))
 
     async def body() -> AsyncIterator[bytes]:
         seq = 0
@@ -377,7 +409,22 @@ async def api_status(request: Request) -> Response:
     return JSONResponse(status_payload(_state(request)))
 
 
+def key_matches(given: str, key: str) -> bool:
+    """Whether a presented key is the server's, compared in constant time.
+
+    hmac.compare_digest takes as long for a key wrong in its first character
+    as for one wrong in its last, so response times do not tell a prober how
+    much of a guess was right. Header values reach us decoded as Latin-1:
+    encoding them back gives the bytes the client sent, which are compared
+    with the key's UTF-8 bytes (a non-ASCII key sent as UTF-8 matches).
+    """
+    raw = given.encode("utf-8") if any(ord(c) > 0xFF for c in given) else given.encode("latin-1")
+    return hmac.compare_digest(raw, key.encode("utf-8"))
+
+
 def _authorized(request: Request, key: str | None) -> bool:
+    """The key from ``x-api-key``, else ``Authorization: Bearer``. An x-api-key header that
+    is present decides alone, even when empty or wrong: no second chance with the other."""
     if not key:
         return False
     given = request.headers.get("x-api-key")
@@ -387,7 +434,7 @@ def _authorized(request: Request, key: str | None) -> bool:
         given = token.strip() if scheme.lower() == "bearer" else None
     if not given:
         return False
-    return hmac.compare_digest(given.encode(), key.encode())
+    return key_matches(given, key)
 
 
 def _require_key(request: Request) -> None:
@@ -438,6 +485,10 @@ async def api_heal(request: Request) -> Response:
         raise catalogue.CORE_HEALING_FAILED.error("the self-healing monitor is not running")
     report = await state.monitor.heal(actions, reason="api")
     return JSONResponse(report)
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSONResponse(openapi_document())
 
 
 async def metrics(request: Request) -> Response:
@@ -501,6 +552,34 @@ class RequestContext:
                 )
 
 
+class CORS(CORSMiddleware):
+    """Starlette's CORS for the configured origins, refusing a preflight with our coded
+    error (``LLM_AUTH_005_E``, 403) instead of its plain-text 400. Requests from other
+    origins still reach the app (a server cannot stop a page sending them) but get no
+    CORS headers, so the browser keeps the answer from the page."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+        super().__init__(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After", "X-LLM-Deployment"],
+        )
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        origin = request_headers.get("origin", "")
+        method = request_headers.get("access-control-request-method", "")
+        if self.is_allowed_origin(origin):
+            err = catalogue.VAL_UNSUPPORTED.error(f"method {method!r} is not allowed", field="access-control-request-method")
+        else:
+            err = catalogue.AUTH_ORIGIN_NOT_ALLOWED.error(f"origin {origin[:200]!r} is not in server.cors_origins", origin=origin[:200])
+        return error_response(err, str(jsonlog.current_context().get("request_id", "")))
+
+
 async def _llm_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LLMError)
     if exc.http_status >= 500 or exc.spec.category in ("RATE", "AUTH"):
@@ -540,6 +619,7 @@ def create_app(state: EdgeState) -> Starlette:
         Route("/api/diagnostics", api_diagnostics, methods=["GET"]),
         Route("/api/heal", api_heal, methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
@@ -550,5 +630,8 @@ def create_app(state: EdgeState) -> Starlette:
     # bundle at "/": dist/web or LLM_ROUTER_WEB_DIR (see web.py).
     app.router.default = WebBundle()
     app.state.edge = state
-    app.add_middleware(RequestContext)
+    origins = state.router.settings.server.cors_origins
+    if origins:
+        app.add_middleware(CORS, origins=origins)
+    app.add_middleware(RequestContext)  # added last, so outermost: request ids and the last line of defence cover CORS too
     return app

@@ -31,7 +31,7 @@ from typing import Any, Final
 from core import catalogue as cat
 from core.classify import classify
 from core.errors import LLMError
-from core.types import BackendChunk, BackendRequest, Message, Usage
+from core.types import HEARTBEAT, BackendChunk, BackendRequest, Message, Usage
 
 from .gguf import GGUFInfo, check_gguf
 
@@ -41,7 +41,9 @@ DEFAULT_MAX_TOKENS: Final = 256
 DEFAULT_TEMPERATURE: Final = 0.8
 DEFAULT_TOP_P: Final = 0.95
 BUSY_IS_HEALTHY_S: Final = 30.0  # a generation that made progress this recently proves the model works
+QUEUED_HEARTBEAT_S: Final = 0.25  # while a request waits for the model: a heartbeat this often (see stream)
 _END: Final = object()  # the worker's last item on the queue
+_STARTED: Final = object()  # the worker holds the model: this request's own generation begins
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +277,31 @@ class LlamaCppBackend:
 
         worker = threading.Thread(target=self._generate, args=(request, cancelled, emit), name="llamacpp-generate", daemon=True)
         worker.start()
+        # The model serves one request at a time; the others wait here for it, and the router's
+        # first-token timeout is already running. So while this request waits behind a
+        # generation that is moving, it says so (HEARTBEAT: alive, nothing yet), and the wait
+        # for its first token starts when its own turn does -- not a timeout, a breaker trip
+        # or a cached answer for what is only a queue.
+        started = waited = False
         try:
-            while (item := await queue.get()) is not _END:
+            while True:
+                if started:
+                    item = await queue.get()
+                else:
+                    try:
+                        item = await asyncio.wait_for(queue.get(), QUEUED_HEARTBEAT_S)
+                    except TimeoutError:
+                        if time.monotonic() - self._progress < BUSY_IS_HEALTHY_S:
+                            waited = True
+                            yield HEARTBEAT
+                        continue
+                if item is _STARTED:
+                    started = True
+                    if waited:
+                        yield HEARTBEAT  # the wait for the first token starts now
+                    continue
+                if item is _END:
+                    break
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -288,6 +313,7 @@ class LlamaCppBackend:
             with self._using() as llm:
                 if cancelled.is_set():  # gave up while waiting for the lock
                     return
+                emit(_STARTED)
                 self._progress = time.monotonic()
                 # A raw text prompt (the completions API) skips the chat template.
                 endpoint = "completions" if request.kind == "text" else request.endpoint

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core import jsonlog
+from core import catalogue, jsonlog
 from core.classify import classify
 from core.config import Settings
 from core.router import Router
@@ -64,7 +64,12 @@ def load_settings(config: Path | None, environ: Mapping[str, str] = os.environ) 
     """The configuration file (TOML or JSON, by extension) with environment overrides, or the defaults."""
     if config is None:
         return Settings.from_env(environ, base=Settings.from_dict(default_settings()))
-    text = config.read_text(encoding="utf-8")
+    try:
+        text = config.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise catalogue.CONFIG_PARSE.error(f"{config}: not UTF-8 text (byte {exc.start})", path=str(config)) from None
+    except OSError as exc:
+        raise catalogue.CONFIG_INVALID.error(f"cannot read {config}: {exc.strerror or exc}", path=str(config)) from None
     fmt = "json" if config.suffix.lower() == ".json" else "toml"
     return Settings.load(text, fmt=fmt, environ=environ)
 
@@ -156,5 +161,7 @@ def build_state(
 def make_app(config: Path | None = None, environ: Mapping[str, str] = os.environ) -> Any:
     settings = load_settings(config, environ)
     jsonlog.configure_logging(settings.logging.level)
-    state = build_state(settings, api_key=environ.get("LLM_ROUTER_API_KEY") or None)
+    # HTTP strips the spaces around a header value, so a key with spaces around it
+    # could never match; a key of spaces only is no key (the admin endpoints stay shut).
+    state = build_state(settings, api_key=environ.get("LLM_ROUTER_API_KEY", "").strip() or None)
     return create_app(state)

@@ -19,7 +19,7 @@ from core import catalogue
 from core.errors import LLMError
 from core.types import ChatRequest, Message
 
-__all__ = ["MAX_BODY_BYTES", "parse_body", "parse_chat", "parse_completion", "parse_responses"]
+__all__ = ["MAX_BODY_BYTES", "MAX_PROMPT_CHARS", "parse_body", "parse_chat", "parse_completion", "parse_responses"]
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB
 MAX_PROMPT_CHARS = 200_000
@@ -45,6 +45,14 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise catalogue.VAL_MALFORMED.error(f"request body is not valid JSON: {str(exc)[:120]}") from None
     if not isinstance(data, dict):
         raise catalogue.VAL_MALFORMED.error(f"request body must be a JSON object, not {type(data).__name__}")
+    try:
+        # JSON lets a \ud800 escape stand alone; such a string is no text at all and
+        # cannot be encoded to send on to a backend, or even to quote in our error.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise catalogue.VAL_MALFORMED.error("request body holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape, unpaired)") from None
+    except RecursionError:
+        raise catalogue.VAL_MALFORMED.error("request body is nested too deeply") from None
     return data
 
 
@@ -225,5 +233,8 @@ def parse_responses(data: Mapping[str, Any], request_id: str = "") -> tuple[Chat
         if not isinstance(instructions, str):
             raise _err(catalogue.VAL_WRONG_TYPE, "instructions", "must be a string", instructions)
         messages.insert(0, Message("system", instructions))
+    if sum(len(m.content) for m in messages) > MAX_PROMPT_CHARS:
+        field = "input" if len(instructions or "") <= MAX_PROMPT_CHARS else "instructions"
+        raise catalogue.VAL_TOO_LARGE.error(f"{field}: the prompt is longer than {MAX_PROMPT_CHARS} characters", field=field)
     params = _sampling(data, ("max_output_tokens",))
     return ChatRequest(model, messages, params, request_id), _stream(data)
