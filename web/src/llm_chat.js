@@ -276,7 +276,11 @@ export class LlmChat extends HTMLElement {
     } else if (done.finish_reason === 'length') {
       this._mark(bubble, 'stopped at the length limit');
     }
-    if (done.deployment) this._badge(done.deployment, done.complete ? 'answered' : 'incomplete');
+    if (done.status === 'cached') {
+      // Every engine failed and the router answered from its cache: say so, it is not a fresh answer.
+      this._mark(bubble, `from the cache: no engine could answer${done.error ? ` (${done.error.code})` : ''}`);
+      this._badge('cache', 'served from the cache because every engine failed');
+    } else if (done.deployment) this._badge(done.deployment, done.complete ? 'answered' : 'incomplete');
     this._emit('llm-done', done);
     input.focus();
     return done;
