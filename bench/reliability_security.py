@@ -468,20 +468,24 @@ def paths(r: Rig) -> dict[str, Any]:
 PARSER_TESTS = ["tests/edge_server/test_fuzz_parsers.py", "tests/core/test_fuzz_config.py"]
 
 
-def parsers(examples: int) -> dict[str, Any]:
+def parsers(examples: int, seed: int) -> dict[str, Any]:
     env = {**os.environ, "LLM_FUZZ_EXAMPLES": str(examples)}
-    cmd = [sys.executable, "-m", "pytest", *PARSER_TESTS, "-q", "-p", "no:cacheprovider", "-o", "addopts="]
+    # Seeded like the rest of the run: a finding can be replayed with the same command,
+    # and CI's short form does not pass or fail by the luck of the draw.
+    cmd = [sys.executable, "-m", "pytest", *PARSER_TESTS, "-q", "-p", "no:cacheprovider", "-o", "addopts=", f"--hypothesis-seed={seed}"]
     started = time.monotonic()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
     tail = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-300:]
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|error|errors|skipped)", tail)}
     return {
-        "command": f"LLM_FUZZ_EXAMPLES={examples} python -m pytest {' '.join(PARSER_TESTS)}",
+        "command": f"LLM_FUZZ_EXAMPLES={examples} python -m pytest {' '.join(PARSER_TESTS)} --hypothesis-seed={seed}",
         "examples_per_property": examples,
         "exit_status": done.returncode,
         "passed": counts.get("passed", 0),
         "failed": counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0),
         "summary": tail,
+        # What failed and hypothesis's falsifying example, to fix it from the JSON alone.
+        "failure_output": done.stdout[-4000:] if done.returncode else "",
         "duration_s": round(time.monotonic() - started, 1),
     }
 
@@ -506,7 +510,7 @@ def run(quick: bool, examples: int | None = None, seed_value: int = 0) -> dict[s
         healthy_at_end = r.http.get("/health").status_code == 200
         alive = r.alive()
         exit_status = r.server.stop()
-    parser_result = parsers(size["parser_examples"])
+    parser_result = parsers(size["parser_examples"], seed_value)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: -15 is a clean exit too.
     crashes = (not alive) + (not healthy_at_end) + fuzzed["no_answer"] + (exit_status not in (0, -15))
     targets = {
