@@ -87,30 +87,15 @@ SIZES = {
 
 
 def _config(healthy: str, hostile: str) -> dict[str, Any]:
-    echo = {"provider": "hostile", "accepts_prefix": False}
-    return {
-        "retry": {"max_attempts": 1, "deadline": 20},
-        "cache": {"enabled": False},
-        "breaker": {"failure_threshold": 100000, "min_calls": 100000},
-        "monitor": {"health_check_interval": 3600, "max_concurrency": 8, "queue_size": 64},
-        "server": {"cors_origins": [ORIGIN]},
-        "providers": {
-            "up": {"kind": "openai", "base_url": healthy, "read_timeout": 20},
-            "hostile": {"kind": "openai", "base_url": hostile, "api_key_env": "HOSTILE_KEY"},
-        },
-        "deployments": {
-            "d": {"provider": "up", "model": "fault-model", "accepts_prefix": True, "context_window": 1_000_000},
-            "e401": {**echo, "model": "echo-401"},
-            "e500": {**echo, "model": "echo-500"},
-            "estream": {**echo, "model": "echo-stream"},
-        },
-        "aliases": {
-            "chat": {"deployments": ["d"]},
-            "echo-401": {"deployments": ["e401"]},
-            "echo-500": {"deployments": ["e500"]},
-            "echo-stream": {"deployments": ["estream"]},
-        },
-    }
+    # The tests' rig, sized for thousands of requests: room to queue, breakers that never
+    # open, a long read for the slow fuzzed cases and no context limit on the healthy path.
+    doc = fz.echo_rig_document(healthy, hostile)
+    doc["breaker"] = {"failure_threshold": 100000, "min_calls": 100000}
+    doc["monitor"] |= {"max_concurrency": 8, "queue_size": 64}
+    doc["server"] = {"cors_origins": [ORIGIN]}
+    doc["providers"]["up"]["read_timeout"] = 20
+    doc["deployments"]["d"]["context_window"] = 1_000_000
+    return doc
 
 
 class Rig:

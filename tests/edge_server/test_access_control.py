@@ -47,32 +47,7 @@ ADMIN = [("GET", "/api/diagnostics"), ("POST", "/api/heal")]
 
 
 def settings_for(healthy: str, hostile: str, **server: Any) -> Settings:
-    echo = {"provider": "hostile", "accepts_prefix": False}
-    return Settings.from_dict(
-        {
-            "retry": {"max_attempts": 1, "deadline": 20},
-            "cache": {"enabled": False},
-            "breaker": {"failure_threshold": 1000, "min_calls": 1000},
-            "monitor": {"health_check_interval": 3600},
-            "server": server,
-            "providers": {
-                "up": {"kind": "openai", "base_url": healthy},
-                "hostile": {"kind": "openai", "base_url": hostile, "api_key_env": "HOSTILE_KEY"},
-            },
-            "deployments": {
-                "d": {"provider": "up", "model": "fault-model", "accepts_prefix": True},
-                "e401": {**echo, "model": "echo-401"},
-                "e500": {**echo, "model": "echo-500"},
-                "estream": {**echo, "model": "echo-stream"},
-            },
-            "aliases": {
-                "chat": {"deployments": ["d"]},
-                "echo-401": {"deployments": ["e401"]},
-                "echo-500": {"deployments": ["e500"]},
-                "echo-stream": {"deployments": ["estream"]},
-            },
-        }
-    )
+    return Settings.from_dict({**fz.echo_rig_document(healthy, hostile), "server": server})
 
 
 @dataclass

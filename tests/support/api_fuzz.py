@@ -388,6 +388,36 @@ def problems(
 Headers = list[tuple[str, str]]
 
 
+def echo_rig_document(healthy: str, hostile: str) -> dict[str, Any]:
+    """Settings for a server with a healthy upstream (alias ``chat``) and a hostile one that
+    quotes our credentials back (aliases ``echo-401``, ``echo-500``, ``echo-stream``):
+    one attempt, no cache, breakers that never open. A fresh dict: callers adjust it."""
+    echo = {"provider": "hostile", "accepts_prefix": False}
+    return {
+        "retry": {"max_attempts": 1, "deadline": 20},
+        "cache": {"enabled": False},
+        "breaker": {"failure_threshold": 1000, "min_calls": 1000},
+        "monitor": {"health_check_interval": 3600},
+        "server": {},
+        "providers": {
+            "up": {"kind": "openai", "base_url": healthy},
+            "hostile": {"kind": "openai", "base_url": hostile, "api_key_env": "HOSTILE_KEY"},
+        },
+        "deployments": {
+            "d": {"provider": "up", "model": "fault-model", "accepts_prefix": True},
+            "e401": {**echo, "model": "echo-401"},
+            "e500": {**echo, "model": "echo-500"},
+            "estream": {**echo, "model": "echo-stream"},
+        },
+        "aliases": {
+            "chat": {"deployments": ["d"]},
+            "echo-401": {"deployments": ["e401"]},
+            "echo-500": {"deployments": ["e500"]},
+            "echo-stream": {"deployments": ["estream"]},
+        },
+    }
+
+
 def wrong_key_forms(key: str) -> list[tuple[str, Headers]]:
     """Every form of a wrong or missing key tried on the admin endpoints: (name, headers)."""
     return [
