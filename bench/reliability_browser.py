@@ -79,7 +79,6 @@ ASK = """async ([prompt, local]) => {
 class EdgeFaults:
     """Breaks the page's requests to the edge server as told, and keeps what was sent."""
 
-    server: str
     plan: list[str] = field(default_factory=list)  # one fault per coming request ("none" when empty)
     sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (fault, request body)
 
@@ -155,7 +154,7 @@ def run(quick: bool, seed: int = 7) -> dict[str, Any]:
     data = tempfile.mkdtemp(prefix="bench-browser-chaos-")
     with ProcessServer(["--host", "127.0.0.1"], env={"LLM_ROUTER_DATA_DIR": data}) as server, sync_playwright() as pw, launch(pw) as ctx:
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
-        faults = EdgeFaults(server.url)
+        faults = EdgeFaults()
         page.route("**/v1/chat/completions", faults.handle)
         page.goto(f"{server.url}/routing.html?engines=wasm&fault=wasm:off&max_tokens={MAX_TOKENS}")
         page.wait_for_function("window.__ready === true", timeout=300_000)
