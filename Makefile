@@ -133,7 +133,7 @@ error-docs: venv
 	$(BIN)/python build/gen_error_docs.py --check
 
 pytest: venv
-	$(BIN)/python -m pytest --ignore=tests/pyodide
+	$(BIN)/python -m pytest --ignore=tests/pyodide --hypothesis-profile=ci
 
 # The reliability suite's short form (bench/reliability.py --quick, about 3 minutes): chaos through the
 # edge server, load with wrk, SIGKILLs during store writes, fuzzing and access control, chaos through the
@@ -150,7 +150,7 @@ pyodide-wheels: venv
 	$(BIN)/python tests/pyodide/fetch_wheels.py >/dev/null
 
 pyodide-test: node-deps pyodide-wheels
-	PYTHON=$(BIN)/python node tests/pyodide/run_core_tests.mjs
+	PYTHON=$(BIN)/python node tests/pyodide/run_core_tests.mjs --hypothesis-profile=ci
 
 # Browser end-to-end tests (e2e/): Playwright drives /usr/bin/chromium (never
 # `playwright install`); the edge server serves dist/web on a free 127.0.0.1 port.

@@ -103,7 +103,11 @@ class CircuitBreaker:
 
     def retry_after(self) -> float:
         """Seconds until an open breaker lets a probe through (0 when it would now)."""
-        return max(0.0, self.open_until - self._clock.now()) if self._state is BreakerState.OPEN else 0.0
+        if self._state is not BreakerState.OPEN:
+            return 0.0
+        # (now + cooldown) - now can exceed cooldown by a rounding step; the
+        # configured cap is a promise callers rely on (Retry-After headers).
+        return min(self.config.max_cooldown, max(0.0, self.open_until - self._clock.now()))
 
     # --- the call protocol: allow(), then exactly one of success/failure/release
 

@@ -114,7 +114,7 @@ def test_core_suite_passes_in_pyodide_in_chromium(edge_server: ProcessServer, ne
     page.route(f"**{HARNESS}**", harness)
     started = time.monotonic()
     page.goto(edge_server.url + f"{HARNESS}core.html")
-    args = ["-q", "-p", "no:cacheprovider", "--color=no", "/tests/core"]
+    args = ["-q", "-p", "no:cacheprovider", "--color=no", "--hypothesis-profile=ci", "/tests/core"]
     driver = (REPO / "tests" / "pyodide" / "driver.py").read_text(encoding="utf-8")
     wheel_urls = [f"{HARNESS}wheels/{w.name}" for w in wheels]
     result: dict[str, Any] = page.evaluate(RUN_SUITE, {"wheels": wheel_urls, "files": files, "args": args, "driver": driver})

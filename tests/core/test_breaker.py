@@ -33,6 +33,16 @@ def test_opens_on_consecutive_failures() -> None:
     assert "3 consecutive failures" in b.transitions[-1].reason
 
 
+def test_retry_after_never_exceeds_the_cap_by_rounding() -> None:
+    # With the clock at 1023.95..., (now + 80) - now is a rounding step over 80
+    # in floats; a CI run of the state machine below found such a case.
+    b, clock = make(failure_threshold=1, cooldown=80, max_cooldown=80)
+    clock.advance(23.952282305927277)
+    b.record_failure()
+    assert b.state is BreakerState.OPEN
+    assert 79.9 < b.retry_after() <= 80
+
+
 def test_success_resets_the_consecutive_count() -> None:
     b, _ = make(failure_threshold=2, min_calls=100)
     for _ in range(5):
