@@ -15,8 +15,9 @@ greedy tokens):
   slower than its float32 MatMul), but what is shipped is the 4-bit blocks
   (``weights.q4``) plus ``layout.json``; the page dequantizes them while the
   session reads its external data (web/src/engine/weights.js). The tied
-  embedding is kept once and the LM head uses it through Gemm(transB), so no
-  transposed copy is folded at load.
+  embedding's Q8_0 blocks are shipped once; the embedding lookup reads them as
+  8-bit values and scales, the LM head as float32 row chunks through
+  Gemm(transB), so no transposed copy is folded at load.
 
 Both: logits for the last position only (a prompt's other positions are never
 sampled; this saves the LM head on every prompt token), and the KV head
@@ -46,6 +47,7 @@ N_HEAD, N_KV_HEAD, HEAD_DIM = 9, 3, 64
 DATA_FILE = "model.onnx.data"
 ALIGN = 64
 LAST_HIDDEN = "/model/layers.30/final_norm_layernorm/output_0"
+LM_HEAD_CHUNKS = 8  # the WASM variant's LM head, in row chunks (see build_wasm)
 ONNX_IR_VERSION = 10  # onnx 1.23 writes 14, which onnxruntime 1.31 refuses
 
 
@@ -119,6 +121,7 @@ def _common_initializers() -> list[onnx.TensorProto]:
         numpy_helper.from_array(np.array([-1], dtype=np.int64), "last_starts"),
         numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "last_ends"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "last_axes"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "kv_seq_axis"),
     ]
 
 
@@ -140,7 +143,7 @@ def build_webgpu(fp32: onnx.ModelProto, src: Source) -> onnx.ModelProto:
     model.CopyFrom(fp32)
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
-    new_inits = [*_common_initializers(), numpy_helper.from_array(np.array([-1], dtype=np.int64), "axes_last")]
+    new_inits = _common_initializers()
     drop = {"lm_head.MatMul.weight"}
     nodes: list[onnx.NodeProto] = []
     emb = src.embedding()  # Q8_0 rows [V, nb*34]
@@ -151,9 +154,7 @@ def build_webgpu(fp32: onnx.ModelProto, src: Source) -> onnx.ModelProto:
     new_inits += [
         numpy_helper.from_array(emb_d, "embed.scales"),
         numpy_helper.from_array(emb_q.reshape(vocab, nb_e * 32), "embed.q8_2d"),
-        numpy_helper.from_array(np.array([0, 0, nb_e, 32], dtype=np.int64), "embed.blocks"),
-        numpy_helper.from_array(np.array([0, 0, nb_e * 32], dtype=np.int64), "embed.rows"),
-        numpy_helper.from_array(np.array(128.0, dtype=np.float32), "embed.zero"),
+        *_embedding_constants(nb_e),
     ]
     for node in graph.node:
         if _is_layer_matmul(node, inits):
@@ -198,6 +199,16 @@ def build_webgpu(fp32: onnx.ModelProto, src: Source) -> onnx.ModelProto:
             nodes.append(node)
     _replace(graph, nodes, [i for i in graph.initializer if i.name not in drop] + new_inits)
     return model
+
+
+def _embedding_constants(nb: int) -> list[onnx.TensorProto]:
+    """The small constants _embedding_q8's nodes use (nb: blocks of 32 per row)."""
+    return [
+        numpy_helper.from_array(np.array([-1], dtype=np.int64), "axes_last"),
+        numpy_helper.from_array(np.array([0, 0, nb, 32], dtype=np.int64), "embed.blocks"),
+        numpy_helper.from_array(np.array([0, 0, nb * 32], dtype=np.int64), "embed.rows"),
+        numpy_helper.from_array(np.array(128.0, dtype=np.float32), "embed.zero"),
+    ]
 
 
 def _embedding_q8(ids: str, out: str, nb: int) -> list[onnx.NodeProto]:
@@ -264,52 +275,74 @@ def build_wasm(fp32: onnx.ModelProto, src: Source, fp32_dir: Path) -> tuple[onnx
     offset = 0
     externals: list[onnx.TensorProto] = []
 
-    def add(name: str, kind: str, raw: np.ndarray, rows: int, cols: int, transpose: bool) -> None:
+    def put(raw: np.ndarray) -> int:
+        """Append source blocks to weights.q4; returns where they start."""
+        at = len(packed)
+        packed.extend(raw.tobytes())
+        packed.extend(b"\0" * (-len(packed) % 4))
+        return at
+
+    def add(name: str, kind: str, src_offset: int, rows: int, cols: int, dims: list[int], transpose: bool = False) -> None:
         nonlocal offset
-        size = rows * cols * 4
+        size = wasm_weights.output_bytes(kind, rows, cols)
         layout["tensors"].append(
             {
                 "name": name,
                 "offset": offset,
                 "bytes": size,
                 "kind": kind,
-                "src_offset": len(packed),
+                "src_offset": src_offset,
                 "rows": rows,
                 "cols": cols,
                 "transpose": transpose,
             }
         )
-        packed.extend(raw.tobytes())
-        packed.extend(b"\0" * (-len(packed) % 4))
-        dims = [cols, rows] if transpose else [rows, cols]
-        externals.append(_external(name, dims, offset, size))
+        dtype = TensorProto.UINT8 if kind == "q8_0_u8" else TensorProto.FLOAT
+        externals.append(_external(name, dims, offset, size, dtype))
         offset += size + (-size % ALIGN)
 
+    # The tied embedding's Q8_0 blocks are shipped once and read three ways:
+    # the embedding lookup as 8-bit values + scales (a Gather of float32 rows
+    # would keep a 113 MB table that onnxruntime cannot release after
+    # prepacking the LM head), and the LM head as float32 row chunks. Chunks
+    # because onnxruntime-web holds each initializer as one allocation and
+    # prepacks it into another: at 1/8 of the vocabulary they fit the holes
+    # earlier tensors leave, and the page's scratch buffer stays small
+    # (bench/browser_memory.py: the tab peak falls by ~180 MB).
     emb = src.embedding()
     vocab, hidden = emb.shape[0], emb.shape[1] // 34 * 32
-    add("model.embed_tokens.weight", "q8_0", emb, vocab, hidden, transpose=False)
+    emb_at = put(emb)
+    add("embed.q8_2d", "q8_0_u8", emb_at, vocab, hidden, [vocab, hidden])
+    add("embed.scales", "q8_0_d", emb_at, vocab, hidden, [vocab, hidden // 32])
+    row_bytes = hidden // 32 * 34
+    chunk = -(-vocab // LM_HEAD_CHUNKS)
+    chunks = [(r0, min(chunk, vocab - r0)) for r0 in range(0, vocab, chunk)]
+    for i, (r0, n) in enumerate(chunks):
+        add(f"lm_head.{i}.weight", "q8_0", emb_at + r0 * row_bytes, n, hidden, [n, hidden])
     for node in graph.node:
         if _is_layer_matmul(node, inits):
-            rows = src.layer_weight(node.input[1])
             k, n = inits[node.input[1]].dims
-            add(node.input[1], "q4_1", rows, n, k, transpose=True)
+            add(node.input[1], "q4_1", put(src.layer_weight(node.input[1])), n, k, [k, n], transpose=True)
             nodes.append(node)
         elif node.op_type == "Transpose" and node.input[0] == "lm_head.MatMul.weight":
             continue
         elif node.name == "/model/embed_tokens/Gather":
-            nodes.append(helper.make_node("Gather", ["model.embed_tokens.weight", node.input[1]], list(node.output), name=node.name))
+            nodes += _embedding_q8(node.input[1], node.output[0], hidden // 32)
         elif node.name == "/lm_head/MatMul":
             last = _last_position(nodes)
+            parts = [f"/lm_head/gemm{i}" for i in range(len(chunks))]
+            nodes.append(helper.make_node("Squeeze", [last, "last_axes"], ["/lm_head/last2d"], name="/lm_head/Squeeze"))
             nodes += [
-                helper.make_node("Squeeze", [last, "last_axes"], ["/lm_head/last2d"], name="/lm_head/Squeeze"),
-                helper.make_node(
-                    "Gemm", ["/lm_head/last2d", "model.embed_tokens.weight"], ["/lm_head/gemm"], name="/lm_head/Gemm", transB=1
-                ),
+                helper.make_node("Gemm", ["/lm_head/last2d", f"lm_head.{i}.weight"], [part], name=f"/lm_head/Gemm{i}", transB=1)
+                for i, part in enumerate(parts)
+            ]
+            nodes += [
+                helper.make_node("Concat", parts, ["/lm_head/gemm"], name="/lm_head/Concat", axis=-1),
                 helper.make_node("Unsqueeze", ["/lm_head/gemm", "last_axes"], ["logits"], name="/lm_head/Unsqueeze"),
             ]
         else:
             nodes.append(node)
-    quantized = {e["name"] for e in layout["tensors"]} | {"lm_head.MatMul.weight"}
+    quantized = {e["name"] for e in layout["tensors"]} | {"lm_head.MatMul.weight", "model.embed_tokens.weight"}
     for init in graph.initializer:  # norms, rotary caches: shipped as they are
         if init.name in quantized:
             continue
@@ -318,16 +351,40 @@ def build_wasm(fp32: onnx.ModelProto, src: Source, fp32_dir: Path) -> tuple[onnx
             externals.append(numpy_helper.from_array(array, init.name))  # small constants stay inside the graph
             continue
         flat = array.reshape(1, -1) if array.ndim == 1 else array.reshape(array.shape[0], -1)
-        add(init.name, "f32", np.ascontiguousarray(flat), flat.shape[0], flat.shape[1], transpose=False)
-        externals[-1].ClearField("dims")
-        externals[-1].dims.extend(array.shape)
+        add(init.name, "f32", put(np.ascontiguousarray(flat)), flat.shape[0], flat.shape[1], list(array.shape))
     layout["total_bytes"] = offset
-    _replace(graph, nodes, externals + _common_initializers())
+    nodes += _new_kv_rows(graph)
+    _replace(graph, nodes, externals + _common_initializers() + _embedding_constants(hidden // 32))
     return model, bytes(packed), layout
 
 
-def _external(name: str, dims: list[int], offset: int, size: int) -> onnx.TensorProto:
-    t = onnx.TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims, data_location=TensorProto.EXTERNAL)
+def _new_kv_rows(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """Extra outputs new_key_values.N.key/value: the rows this run added to each present.
+
+    onnxruntime-web copies every fetched output out of WASM memory into a new
+    JS array; fetching the presents copies the whole cache per token (and
+    leaves it as garbage: ~100 MB of it in flight over a 64-token answer). The
+    engine fetches these instead and keeps the cache itself
+    (web/src/engine/kv_cache.js). The presents stay, so the graph also runs as
+    a standard decoder (the benchmark's peers fetch them).
+    """
+    first_past = next(i.name for i in graph.input if i.name.startswith("past_key_values."))
+    p = "/new_kv"
+    nodes = [
+        helper.make_node("Shape", [first_past], [p + "/past_shape"], name=p + "/Shape", start=2, end=3),
+    ]
+    for out in [o for o in graph.output if o.name.startswith("present.")]:
+        name = out.name.replace("present.", "new_key_values.")
+        nodes.append(
+            helper.make_node("Slice", [out.name, p + "/past_shape", "last_ends", "kv_seq_axis"], [name], name=f"{p}/{out.name}")
+        )
+        dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
+        graph.output.append(helper.make_tensor_value_info(name, out.type.tensor_type.elem_type, [*dims[:2], "sequence_length", *dims[3:]]))
+    return nodes
+
+
+def _external(name: str, dims: list[int], offset: int, size: int, dtype: int = TensorProto.FLOAT) -> onnx.TensorProto:
+    t = onnx.TensorProto(name=name, data_type=dtype, dims=dims, data_location=TensorProto.EXTERNAL)
     for key, value in (("location", DATA_FILE), ("offset", str(offset)), ("length", str(size))):
         entry = t.external_data.add()
         entry.key, entry.value = key, value
@@ -347,19 +404,30 @@ def _replace(graph: onnx.GraphProto, nodes: list[onnx.NodeProto], initializers: 
 
 
 def verify_wasm(layout: dict[str, Any], packed: bytes, fp32: onnx.ModelProto, fp32_dir: Path) -> None:
-    """Every rebuilt float32 tensor equals the builder's, bit for bit."""
+    """Every tensor rebuilt from the blocks gives the builder's float32 values, bit for bit."""
     src = np.frombuffer(packed, dtype=np.uint8)
     reference = {i.name: i for i in fp32.graph.initializer}
+    embedding = np.ascontiguousarray(numpy_helper.to_array(reference["lm_head.MatMul.weight"], base_dir=str(fp32_dir)).T)
+    got = {e["name"]: wasm_weights.tensor(e, src) for e in layout["tensors"]}
+    q, d = got.pop("embed.q8_2d"), got.pop("embed.scales")
+    vocab, hidden = q.shape
+    rebuilt = {"embedding": ((q.astype(np.float32) - 128).reshape(vocab, -1, 32) * d[..., None]).reshape(vocab, hidden)}
+    want = {"embedding": embedding}
+    row = 0
     for entry in layout["tensors"]:
-        got = wasm_weights.tensor(entry, src)
-        if entry["name"] == "model.embed_tokens.weight":
-            want = numpy_helper.to_array(reference["lm_head.MatMul.weight"], base_dir=str(fp32_dir)).T
-        else:
-            want = numpy_helper.to_array(reference[entry["name"]], base_dir=str(fp32_dir))
-        want = np.ascontiguousarray(want).reshape(got.shape)
-        if not np.array_equal(got.view(np.uint32), want.view(np.uint32)):
-            diff = float(np.abs(got - want).max())
-            raise SystemExit(f"wasm weights: {entry['name']} differs from the builder's float32 (max |diff| {diff})")
+        name = entry["name"]
+        if name.startswith("lm_head."):
+            rebuilt[name], want[name] = got[name], embedding[row : row + entry["rows"]]
+            row += entry["rows"]
+        elif name in got:
+            rebuilt[name] = got[name]
+            want[name] = numpy_helper.to_array(reference[name], base_dir=str(fp32_dir)).reshape(got[name].shape)
+    if row != vocab:
+        raise SystemExit(f"wasm weights: the LM head chunks cover {row} of {vocab} rows")
+    for name, value in rebuilt.items():
+        if not np.array_equal(value.view(np.uint32), np.ascontiguousarray(want[name]).view(np.uint32)):
+            diff = float(np.abs(value - want[name]).max())
+            raise SystemExit(f"wasm weights: {name} differs from the builder's float32 (max |diff| {diff})")
 
 
 def main() -> None:

@@ -13,11 +13,15 @@ Layout entry: ``{"name", "offset", "bytes", "kind", "src_offset", "rows", "cols"
 ``kind`` is ``q4_1`` (blocks of 32: fp16 d, fp16 m, 16 bytes; byte j holds
 element j in its low nibble and j+16 in its high nibble; value = d*q + m),
 ``q8_0`` (fp16 d, 32 int8; value = d*q) or ``f32`` (raw). The result is the
-row-major [rows, cols] matrix, or its transpose when ``transpose`` is set.
+row-major [rows, cols] float32 matrix, or its transpose when ``transpose`` is
+set. Two more kinds read Q8_0 blocks without dequantizing them (never
+transposed): ``q8_0_u8``, the [rows, cols] values as uint8 (q + 128, ONNX's
+8-bit zero-point form), and ``q8_0_d``, the [rows, cols/32] scales as float32.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -26,13 +30,27 @@ import numpy as np
 
 BLOCK = 32
 BLOCK_BYTES = {"q4_1": 20, "q8_0": 34}
+SOURCE_KIND = {"q8_0_u8": "q8_0", "q8_0_d": "q8_0"}  # kinds that read another kind's blocks
+
+
+def output_bytes(kind: str, rows: int, cols: int) -> int:
+    """Bytes the tensor takes in the external-data file."""
+    if kind == "q8_0_u8":
+        return rows * cols
+    if kind == "q8_0_d":
+        return rows * (cols // BLOCK) * 4
+    return rows * cols * 4
 
 
 def dequantize(kind: str, raw: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The [rows, cols] float32 matrix that ``raw`` (bytes of ``kind``) encodes."""
+    """The tensor that ``raw`` (the blocks of ``kind``) encodes: see the module's docstring."""
     if kind == "f32":
         return raw.view(np.float32).reshape(rows, cols)
-    blocks = raw.reshape(rows, cols // BLOCK, BLOCK_BYTES[kind])
+    blocks = raw.reshape(rows, cols // BLOCK, BLOCK_BYTES[SOURCE_KIND.get(kind, kind)])
+    if kind == "q8_0_u8":
+        return (blocks[..., 2:].view(np.int8).astype(np.int16) + 128).astype(np.uint8).reshape(rows, cols)
+    if kind == "q8_0_d":
+        return blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
     d = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)[..., None]
     if kind == "q4_1":
         m = blocks[..., 2:4].copy().view(np.float16)[..., 0].astype(np.float32)[..., None]
@@ -45,14 +63,15 @@ def dequantize(kind: str, raw: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 def tensor(entry: dict[str, Any], packed: np.ndarray) -> np.ndarray:
     kind, rows, cols = entry["kind"], entry["rows"], entry["cols"]
-    size = rows * cols * 4 if kind == "f32" else rows * (cols // BLOCK) * BLOCK_BYTES[kind]
+    source = SOURCE_KIND.get(kind, kind)
+    size = rows * cols * 4 if source == "f32" else rows * (cols // BLOCK) * BLOCK_BYTES[source]
     raw = packed[entry["src_offset"] : entry["src_offset"] + size]
     matrix = dequantize(kind, raw, rows, cols)
     return np.ascontiguousarray(matrix.T if entry["transpose"] else matrix)
 
 
 def materialize(layout: dict[str, Any], packed: bytes | np.ndarray) -> bytearray:
-    """The whole float32 external-data file, as onnxruntime expects it."""
+    """The whole external-data file, as onnxruntime expects it."""
     src = np.frombuffer(packed, dtype=np.uint8) if isinstance(packed, (bytes, bytearray)) else packed
     out = bytearray(layout["total_bytes"])
     for entry in layout["tensors"]:
@@ -69,11 +88,15 @@ def materialize_dir(variant_dir: Path, out_dir: Path, data_name: str = "model.on
     Written outside the web bundle on purpose: the 540 MB file must never be
     served or precached. Returns the graph's path.
     """
-    layout = json.loads((variant_dir / "layout.json").read_text())
+    layout_bytes = (variant_dir / "layout.json").read_bytes()
+    packed = (variant_dir / "weights.q4").read_bytes()
+    layout = json.loads(layout_bytes)
     out_dir.mkdir(parents=True, exist_ok=True)
     graph = out_dir / "model.onnx"
     graph.write_bytes((variant_dir / "model.onnx").read_bytes())
-    target = out_dir / data_name
-    if not (target.exists() and target.stat().st_size == layout["total_bytes"]):
-        target.write_bytes(materialize(layout, (variant_dir / "weights.q4").read_bytes()))
+    target, stamp = out_dir / data_name, out_dir / (data_name + ".source")
+    source = hashlib.sha256(layout_bytes + hashlib.sha256(packed).digest()).hexdigest()
+    if not (target.exists() and stamp.exists() and stamp.read_text() == source):
+        target.write_bytes(materialize(layout, packed))
+        stamp.write_text(source)
     return graph

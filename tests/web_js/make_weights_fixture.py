@@ -100,27 +100,29 @@ def main() -> None:
         ("bias", "f32", 3, 5, True),
         ("up", "q4_1", 6, 64, False),
     ]
+    # Tensors that read emb's blocks again, as the real layout's embedding
+    # lookup (8-bit values + scales) and LM head chunks (a row range) do.
+    reads_emb = [("emb.q8", "q8_0_u8", 0, 7), ("emb.scales", "q8_0_d", 0, 7), ("emb.rows3", "q8_0", 3, 4)]
     packed = bytearray()
     tensors = []
     offset = 0
+
+    def place(name: str, kind: str, src_offset: int, rows: int, cols: int, transpose: bool) -> None:
+        nonlocal offset
+        size = wasm_weights.output_bytes(kind, rows, cols)
+        entry = {"name": name, "offset": offset, "bytes": size, "kind": kind, "src_offset": src_offset}
+        tensors.append({**entry, "rows": rows, "cols": cols, "transpose": transpose})
+        offset += size
+
     for i, (name, kind, rows, cols, transpose) in enumerate(shapes):
         if i % 2:
             offset += 64  # a gap, as alignment padding leaves in real files
-        blob = _pack(kind, rows, cols, rng)
-        tensors.append(
-            {
-                "name": name,
-                "offset": offset,
-                "bytes": rows * cols * 4,
-                "kind": kind,
-                "src_offset": len(packed),
-                "rows": rows,
-                "cols": cols,
-                "transpose": transpose,
-            }
-        )
-        packed += blob
-        offset += rows * cols * 4
+        place(name, kind, len(packed), rows, cols, transpose)
+        packed += _pack(kind, rows, cols, rng)
+    emb = tensors[0]
+    for name, kind, first, rows in reads_emb:
+        offset += 5  # leaves float32 tensors unaligned: exercises the copy path
+        place(name, kind, emb["src_offset"] + first * emb["cols"] // BLOCK * 34, rows, emb["cols"], False)
     layout = {"total_bytes": offset + 16, "tensors": tensors}
     expected = dequantize_all(bytes(packed), layout)
     FIXTURE_DIR.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,10 @@
 
 import { formatPrompt } from './chat_format.js';
 import { CODES, EngineError, toEngineError } from './errors.js';
+import { PresentCache, RowCache, newRowsName, presentName } from './kv_cache.js';
 import { Sampler, mulberry32, randomSeed } from './sampling.js';
 import { loadTokenizer } from './tokenizer.js';
-import { DequantizingView, dequantizeAll } from './weights.js';
+import { DequantizingView, dequantizeAll, freeNow } from './weights.js';
 import { readBody } from '../read_body.js';
 
 /**
@@ -103,6 +104,10 @@ export async function loadEngine({
     });
   } catch (err) {
     throw toEngineError(err, 'session', { ep });
+  } finally {
+    // onnxruntime has copied the weights into its own memory.
+    if (externalData instanceof DequantizingView) externalData.release();
+    else freeNow(externalData);
   }
   const sessionMs = performance.now() - sessionStarted;
   onProgress({ stage: 'session', status: 'ready', ms: sessionMs });
@@ -277,11 +282,6 @@ export class StopMatcher {
   }
 }
 
-/** The output that feeds an input next step: past_key_values.3.key <- present.3.key. */
-function presentName(pastName) {
-  return pastName.replace('past_key_values.', 'present.');
-}
-
 export class Engine {
   /**
    * @param {{ort: any, session: any, tokenizer: import('./tokenizer.js').Tokenizer, manifest: any, info: EngineInfo}} parts
@@ -302,6 +302,9 @@ export class Engine {
     for (const name of [...this.pastNames.map(presentName), 'logits']) {
       if (!session.outputNames.includes(name)) throw new EngineError(CODES.ONNX_INVALID_MODEL, `the graph has no output ${name}`);
     }
+    // On WASM, keep the cache in the page and fetch only each run's new rows
+    // when the graph offers them (see kv_cache.js).
+    this.keepsRows = info.ep === 'wasm' && this.pastNames.every((n) => session.outputNames.includes(newRowsName(n)));
     // Inputs are built on views of these, never copied per token.
     this.ones = new BigInt64Array(this.contextLength).fill(1n);
     this.positions = BigInt64Array.from({ length: this.contextLength }, (_, i) => BigInt(i));
@@ -327,7 +330,9 @@ export class Engine {
    */
   async *stream({ messages, prefix = '', kind = 'chat', maxTokens = 256, temperature = 0, topP = 1, seed, stop = [], signal }) {
     const unlock = await this.lock();
-    const pasts = new Map();
+    const cache = this.keepsRows
+      ? new RowCache(this.pastNames, { heads: this.kvShape[1], headDim: this.kvShape[3] })
+      : new PresentCache(this.pastNames, this.kvShape);
     try {
       if (this.released) throw new EngineError(CODES.MODEL_NOT_LOADED, 'the engine was released');
       const started = performance.now();
@@ -347,7 +352,6 @@ export class Engine {
       const random = mulberry32(seed ?? randomSeed());
       const decoder = this.tokenizer.streamDecoder({ skipSpecial: true });
       const stopper = new StopMatcher(stop);
-      for (const name of this.pastNames) pasts.set(name, new this.ort.Tensor('float32', new Float32Array(0), this.kvShape));
 
       let input = BigInt64Array.from(promptIds, BigInt);
       let pastLength = 0;
@@ -376,7 +380,7 @@ export class Engine {
           finishReason = 'abort';
           break;
         }
-        const logits = await this.forward(input, pastLength, pasts);
+        const logits = await this.forward(input, pastLength, cache);
         pastLength += input.length;
         id = this.sampler.sample(logits, { temperature, topP, random });
         sampled++;
@@ -410,40 +414,40 @@ export class Engine {
       }
       yield final(finishReason);
     } finally {
-      for (const tensor of pasts.values()) tensor.dispose();
+      cache.dispose();
       unlock();
     }
   }
 
   /**
-   * One model run: `input` tokens after `pastLength` cached ones. Replaces the
-   * tensors in `pasts` with the run's presents (disposing the old ones) and
-   * returns the last position's logits.
+   * One model run: `input` tokens after `pastLength` cached ones. Hands the
+   * run's outputs to the cache and returns the last position's logits.
+   * @param {BigInt64Array} input
+   * @param {number} pastLength
+   * @param {PresentCache|RowCache} cache
    * @returns {Promise<Float32Array>}
    */
-  async forward(input, pastLength, pasts) {
+  async forward(input, pastLength, cache) {
     if (this.lost) throw new EngineError(CODES.WEBGPU_DEVICE_LOST, `the GPU device was lost: ${this.lost}`);
     const { Tensor } = this.ort;
     const total = pastLength + input.length;
+    const pasts = cache.pasts(Tensor);
     const feeds = {};
     for (const name of this.session.inputNames) {
       if (name === 'input_ids') feeds[name] = new Tensor('int64', input, [1, input.length]);
       else if (name === 'attention_mask') feeds[name] = new Tensor('int64', this.ones.subarray(0, total), [1, total]);
       else if (name === 'position_ids') feeds[name] = new Tensor('int64', this.positions.subarray(pastLength, total), [1, input.length]);
-      else if (pasts.has(name)) feeds[name] = pasts.get(name);
+      else if (name in pasts) feeds[name] = pasts[name];
       else throw new EngineError(CODES.ONNX_INVALID_MODEL, `the graph has an input the engine does not know: ${name}`);
     }
     let out;
     try {
-      out = await this.session.run(feeds);
+      out = cache.fetches ? await this.session.run(feeds, cache.fetches) : await this.session.run(feeds);
     } catch (err) {
       throw toEngineError(err, 'run', { ep: this.info.ep, context: { pastLength } });
     }
     try {
-      for (const name of this.pastNames) {
-        pasts.get(name).dispose();
-        pasts.set(name, out[presentName(name)]);
-      }
+      cache.update(out, input.length);
       const logits = out.logits;
       const vocab = logits.dims[logits.dims.length - 1];
       // On WebGPU this is the one read-back per token.

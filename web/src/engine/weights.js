@@ -17,11 +17,18 @@
 //         value = d*q + m
 //   q8_0  per row, cols/32 blocks of 34 bytes: fp16 d, 32 int8; value = d*q
 //   f32   raw little-endian float32, row-major
+// Two more kinds read q8_0 blocks without dequantizing them (never transposed),
+// for the embedding lookup: q8_0_u8, the [rows, cols] values as uint8 (q + 128,
+// ONNX's 8-bit zero-point form), and q8_0_d, the [rows, cols/32] scales as
+// float32. Every other kind is a float32 [rows, cols] tensor.
 
 import { CODES, EngineError } from './errors.js';
 
 const BLOCK = 32;
 const BLOCK_BYTES = { q4_1: 20, q8_0: 34, f32: BLOCK * 4 };
+/** Kinds that read another kind's blocks. */
+const SOURCE_KIND = { q8_0_u8: 'q8_0', q8_0_d: 'q8_0' };
+const sourceKind = (kind) => SOURCE_KIND[kind] ?? kind;
 
 /**
  * @typedef {{name: string, offset: number, bytes: number, kind: 'q4_1'|'q8_0'|'f32',
@@ -57,9 +64,10 @@ export function validateLayout(layout, packedBytes) {
     new EngineError(CODES.ONNX_INVALID_MODEL, `weights layout: ${why}`, { context: { tensor: tensor?.name } });
   if (!Number.isSafeInteger(layout.total_bytes) || !Array.isArray(layout.tensors)) throw fail('missing total_bytes or tensors');
   for (const t of layout.tensors) {
-    if (!(t.kind in BLOCK_BYTES)) throw fail(`unknown kind ${t.kind}`, t);
+    if (!(sourceKind(t.kind) in BLOCK_BYTES)) throw fail(`unknown kind ${t.kind}`, t);
     if (t.kind !== 'f32' && t.cols % BLOCK !== 0) throw fail(`cols ${t.cols} is not a multiple of ${BLOCK}`, t);
-    if (t.bytes !== t.rows * t.cols * 4) throw fail(`bytes ${t.bytes} != rows*cols*4`, t);
+    if (t.transpose && t.kind in SOURCE_KIND) throw fail(`kind ${t.kind} cannot be transposed`, t);
+    if (t.bytes !== outputBytes(t)) throw fail(`bytes ${t.bytes} != ${outputBytes(t)} for ${t.rows}x${t.cols} ${t.kind}`, t);
     if (t.offset < 0 || t.offset + t.bytes > layout.total_bytes) throw fail('tensor lies outside total_bytes', t);
     if (t.src_offset < 0 || t.src_offset + packedSize(t) > packedBytes) throw fail('tensor lies outside the packed file', t);
   }
@@ -67,15 +75,29 @@ export function validateLayout(layout, packedBytes) {
 
 /** @param {TensorLayout} t @returns {number} bytes the tensor takes in weights.q4 */
 export function packedSize(t) {
-  return t.kind === 'f32' ? t.rows * t.cols * 4 : (t.rows * t.cols * BLOCK_BYTES[t.kind]) / BLOCK;
+  const kind = sourceKind(t.kind);
+  return kind === 'f32' ? t.rows * t.cols * 4 : (t.rows * t.cols * BLOCK_BYTES[kind]) / BLOCK;
+}
+
+/** @param {TensorLayout} t @returns {number} bytes the tensor takes in the external-data file */
+export function outputBytes(t) {
+  if (t.kind === 'q8_0_u8') return t.rows * t.cols;
+  if (t.kind === 'q8_0_d') return (t.rows * t.cols * 4) / BLOCK;
+  return t.rows * t.cols * 4;
+}
+
+/** The tensor's elements at `byteOffset` of `buffer`, typed as the file stores them. */
+function tensorView(buffer, byteOffset, t) {
+  if (t.kind === 'q8_0_u8') return new Uint8Array(buffer, byteOffset, t.bytes);
+  return new Float32Array(buffer, byteOffset, t.bytes / 4);
 }
 
 /**
- * Dequantize one tensor into `out` (rows*cols floats, in the order the
- * float32 file stores them).
+ * Rebuild one tensor into `out`, in the order the external-data file stores
+ * it (a Uint8Array for q8_0_u8, else a Float32Array).
  * @param {Uint8Array} packed the whole weights.q4
  * @param {TensorLayout} t
- * @param {Float32Array} out
+ * @param {Float32Array|Uint8Array} out
  */
 export function dequantizeTensor(packed, t, out) {
   if (!t.transpose) {
@@ -107,11 +129,21 @@ function dequantizeRows(packed, t, first, count, out) {
     return;
   }
   const half = halfToFloatTable();
-  const blockBytes = BLOCK_BYTES[t.kind];
+  const blockBytes = BLOCK_BYTES[sourceKind(t.kind)];
   const bytes = new Uint8Array(packed.buffer); // absolute indexing: no per-block views
   const signed = new Int8Array(packed.buffer);
   const blocks = (count * cols) / BLOCK;
   let p = packed.byteOffset + t.src_offset + ((first * cols) / BLOCK) * blockBytes;
+  if (t.kind === 'q8_0_u8') {
+    for (let b = 0, at = 0; b < blocks; b++, p += blockBytes, at += BLOCK) {
+      for (let j = 0; j < BLOCK; j++) out[at + j] = bytes[p + 2 + j] ^ 0x80; // int8 q -> uint8 q + 128
+    }
+    return;
+  }
+  if (t.kind === 'q8_0_d') {
+    for (let b = 0; b < blocks; b++, p += blockBytes) out[b] = half[bytes[p] | (bytes[p + 1] << 8)];
+    return;
+  }
   // Rows are whole blocks, so the rows' blocks are consecutive in both files.
   for (let b = 0, at = 0; b < blocks; b++, p += blockBytes, at += BLOCK) {
     const d = half[bytes[p] | (bytes[p + 1] << 8)];
@@ -139,16 +171,17 @@ export function dequantizeAll(packed, layout) {
   validateLayout(layout, packed.byteLength);
   const out = new Uint8Array(layout.total_bytes);
   for (const t of layout.tensors) {
-    if (t.offset % 4 === 0) dequantizeTensor(packed, t, new Float32Array(out.buffer, t.offset, t.rows * t.cols));
-    else out.set(new Uint8Array(dequantizeToNew(packed, t).buffer), t.offset);
+    if (t.offset % 4 === 0) dequantizeTensor(packed, t, tensorView(out.buffer, t.offset, t));
+    else out.set(dequantizeToNew(packed, t), t.offset);
   }
   return out;
 }
 
+/** The tensor's bytes in a new array. */
 function dequantizeToNew(packed, t) {
-  const f = new Float32Array(t.rows * t.cols);
-  dequantizeTensor(packed, t, f);
-  return f;
+  const bytes = new Uint8Array(t.bytes);
+  dequantizeTensor(packed, t, tensorView(bytes.buffer, 0, t));
+  return bytes;
 }
 
 /**
@@ -221,9 +254,9 @@ export class DequantizingView extends Uint8Array {
       if (t.offset >= end) break;
       if (t.offset >= begin && t.offset + t.bytes <= end && (t.offset - begin) % 4 === 0) {
         // The usual case: onnxruntime-web asks for exactly one tensor.
-        dequantizeTensor(this.packed, t, new Float32Array(out.buffer, t.offset - begin, t.rows * t.cols));
+        dequantizeTensor(this.packed, t, tensorView(out.buffer, t.offset - begin, t));
       } else {
-        const whole = new Uint8Array(dequantizeToNew(this.packed, t).buffer);
+        const whole = dequantizeToNew(this.packed, t);
         const from = Math.max(begin, t.offset);
         const to = Math.min(end, t.offset + t.bytes);
         out.set(whole.subarray(from - t.offset, to - t.offset), from - begin);
@@ -232,6 +265,17 @@ export class DequantizingView extends Uint8Array {
     this.doneBytes += end - begin;
     this.onProgress?.(Math.min(this.doneBytes, this.totalBytes), this.totalBytes);
     return out;
+  }
+
+  /**
+   * Let go of the packed weights and the scratch buffer, at once: called when
+   * onnxruntime has read everything. Nothing may use the view afterwards.
+   */
+  release() {
+    freeNow(this.packed);
+    freeNow(this.scratch);
+    this.packed = null;
+    this.scratch = null;
   }
 
   /** A zeroed array of `size` bytes: new, or the front of the scratch buffer. */
@@ -255,6 +299,20 @@ export class DequantizingView extends Uint8Array {
     }
     return lo;
   }
+}
+
+/**
+ * Free an array's memory now instead of at some later garbage collection, by
+ * detaching its buffer (ArrayBuffer.prototype.transfer, where the browser has
+ * it; elsewhere the collector frees it as usual). Used on the model's 100 MB
+ * download once onnxruntime holds the weights: until the collector gets to it,
+ * it sits on top of the tab's peak memory (bench/browser_memory.py). Every view
+ * of the buffer becomes empty.
+ * @param {ArrayBuffer|ArrayBufferView|null|undefined} bytes
+ */
+export function freeNow(bytes) {
+  const buffer = ArrayBuffer.isView(bytes) ? bytes.buffer : bytes;
+  if (buffer instanceof ArrayBuffer && typeof buffer.transfer === 'function' && !buffer.detached) buffer.transfer(0);
 }
 
 function clampIndex(i, size) {
