@@ -1,4 +1,4 @@
-"""Peak memory of the tab that runs the model on WASM, with and without weight prepacking.
+"""Peak memory of the tab that runs the model on WASM, with weight prepacking (the default) and without.
 
     python bench/browser_memory.py      # writes bench/results/browser_memory.json + docs
 
@@ -7,7 +7,8 @@ onnxruntime-web reads them (web/src/engine/weights.js); the target is a peak
 tab memory of at most 1.2 GB. Measured as the renderer process's peak
 resident memory (VmHWM in /proc) after loading the model through the product
 page (local.html: Pyodide, the core, the engine) and answering one prompt.
-Memory is not noisy the way speed is, so one run per setting.
+The peak moves by a few tens of MB from run to run (when the garbage
+collector runs), so each setting runs RUNS times and the worst is reported.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.support.servers import ProcessServer  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "browser_memory.json"
 DOC_START, DOC_END = "<!-- browser_memory:start -->", "<!-- browser_memory:end -->"
 BUDGET_MB = 1200
+RUNS = 3
 
 
 def renderer_peaks_mb() -> list[int]:
@@ -52,7 +54,7 @@ def renderer_peaks_mb() -> list[int]:
 def measure(prepack: bool, server: ProcessServer, playwright: Any) -> dict[str, Any]:
     with launch(playwright) as ctx:
         page = ctx.new_page()
-        page.goto(f"{server.url}/local.html?engines=wasm&threads=2{'&prepack=1' if prepack else ''}")
+        page.goto(f"{server.url}/local.html?engines=wasm&threads=2{'' if prepack else '&prepack=0'}")
         page.wait_for_function("window.__ready === true", timeout=300_000)
         answer = page.evaluate(
             """async () => { let n = 0;
@@ -80,13 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     server = ProcessServer(["--host", "127.0.0.1"], env={"LLM_ROUTER_DATA_DIR": tempfile.mkdtemp(prefix="bench-mem-")})
     with server, sync_playwright() as pw:
-        runs = [measure(prepack, server, pw) for prepack in (False, True)]
+        runs = [measure(prepack, server, pw) for _ in range(RUNS) for prepack in (True, False)]
     for run in runs:
         print(f"prepack={run['prepack']!s:5}  peak tab {run['peak_tab_mb']} MB  ({run['tokens']} tokens)", file=sys.stderr)
+    worst = {p: max(r["peak_tab_mb"] for r in runs if r["prepack"] is p) for p in (True, False)}
     result = {
         "benchmark": "browser_memory",
         "budget_mb": BUDGET_MB,
-        "default_within_budget": runs[0]["peak_tab_mb"] <= BUDGET_MB,
+        "peak_tab_mb": {"prepack": worst[True], "no_prepack": worst[False]},
+        "default_within_budget": worst[True] <= BUDGET_MB,
         "runs": runs,
         "seconds": round(time.monotonic() - started, 1),
         "command": "python bench/browser_memory.py",
@@ -94,23 +98,33 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     if args.docs:
-        rows = [f"| {'on' if r['prepack'] else 'off (default)'} | {r['peak_tab_mb']} |" for r in runs]
+        rows = [
+            f"| {'on (default)' if p else 'off (`prepack: false`)'} | {worst[p]} | "
+            + ", ".join(str(r["peak_tab_mb"]) for r in runs if r["prepack"] is p)
+            + " |"
+            for p in (True, False)
+        ]
         section = "\n".join(
             [
                 DOC_START,
                 "### Browser tab memory (WASM)",
                 "",
                 f"`{result['command']}` — peak resident memory of the renderer process (VmHWM) after loading the model through "
-                f"local.html (Pyodide, core, engine; 2 threads) and answering one prompt. Budget: {BUDGET_MB} MB — "
+                f"local.html (Pyodide, core, engine; 2 threads) and answering one prompt (64 tokens), worst of {RUNS} runs. "
+                f"Budget: {BUDGET_MB} MB — "
                 f"{'met' if result['default_within_budget'] else 'NOT met'} by the default.",
                 "",
-                "| onnxruntime weight prepacking | peak tab MB |",
-                "|---|---|",
+                "| onnxruntime weight prepacking | peak tab MB | runs |",
+                "|---|---|---|",
                 *rows,
                 "",
-                "Prepacking keeps a second, repacked copy of the float32 weights; it is what the bare ORT loop and "
-                "transformers.js run with, and it makes decoding ~40% faster here (see the decode table). "
-                "`createRuntime({prepack: true})` chooses it.",
+                "Prepacking repacks the float32 weights once into the layout onnxruntime's kernels read (decoding "
+                "~40% faster, see the decode table); the originals are freed, but WASM memory never shrinks, so the "
+                "peak holds both for a while. What keeps it within budget: the embedding lookup reads the 8-bit "
+                "blocks (no second float32 copy of the tied embedding), the LM head is in 8 chunks (each packed "
+                "copy fits where freed ones were), the engine keeps the KV cache itself (no per-token copy of it "
+                "out of WASM) and frees the 100 MB download as soon as onnxruntime holds the weights. "
+                "`createRuntime({prepack: false})` trades the speed for the memory.",
                 DOC_END,
             ]
         )

@@ -375,9 +375,7 @@ def _new_kv_rows(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     ]
     for out in [o for o in graph.output if o.name.startswith("present.")]:
         name = out.name.replace("present.", "new_key_values.")
-        nodes.append(
-            helper.make_node("Slice", [out.name, p + "/past_shape", "last_ends", "kv_seq_axis"], [name], name=f"{p}/{out.name}")
-        )
+        nodes.append(helper.make_node("Slice", [out.name, p + "/past_shape", "last_ends", "kv_seq_axis"], [name], name=f"{p}/{out.name}"))
         dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
         graph.output.append(helper.make_tensor_value_info(name, out.type.tensor_type.elem_type, [*dims[:2], "sequence_length", *dims[3:]]))
     return nodes

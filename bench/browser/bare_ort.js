@@ -30,6 +30,9 @@ export async function load(config) {
 export async function run({ maxTokens }) {
   const clock = new TokenClock();
   const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
+  const presentNames = pastNames.map((n) => n.replace('past_key_values.', 'present.'));
+  // The graph's standard outputs only (ours also has new_key_values.*, which this loop does not use).
+  const fetches = ['logits', ...presentNames];
   const feeds = {};
   for (const name of pastNames) feeds[name] = new ort.Tensor('float32', new Float32Array(0), kvShape);
   let ids = promptIds;
@@ -38,11 +41,11 @@ export async function run({ maxTokens }) {
   for (let step = 0; step < maxTokens; step++) {
     feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]);
     feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]);
-    const out = await session.run(feeds);
+    const out = await session.run(feeds, fetches);
     const next = argmax(out.logits.data, out.logits.data.length - out.logits.dims.at(-1));
     generated.push(next);
     clock.tick();
-    for (const name of pastNames) feeds[name] = out[name.replace('past_key_values.', 'present.')];
+    pastNames.forEach((name, i) => (feeds[name] = out[presentNames[i]]));
     ids = [next];
     total += 1;
   }

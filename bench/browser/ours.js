@@ -9,7 +9,7 @@ let engine;
 export async function load(config) {
   const { loadEngine } = await import(config.engineUrl);
   const started = performance.now();
-  engine = await loadEngine({ ort, ep: config.ep, modelBase: config.modelBase, threads: config.threads, prepack: !!config.prepack });
+  engine = await loadEngine({ ort, ep: config.ep, modelBase: config.modelBase, threads: config.threads, prepack: config.prepack !== false });
   const info = engine.info || {};
   return {
     load_ms: performance.now() - started,

@@ -39,7 +39,7 @@ try {
   // edge=1: this server; edge=URL: another one.
   const edgeUrl = q.get('edge') === '1' ? location.origin : q.get('edge') || undefined;
   const threads = q.get('threads') ? Number(q.get('threads')) : undefined;
-  const prepack = q.get('prepack') === '1';
+  const prepack = q.get('prepack') !== '0';
   window.__runtime = await createRuntime({ base: './', onProgress, engines, threads, prepack, edgeUrl });
   $('send').disabled = false;
   $('ask').addEventListener('submit', ask);

@@ -78,12 +78,12 @@ class LazyEngine {
  * @param {number} [options.threads] WASM threads (default: the plan's)
  * @param {object} [options.settings] core settings merged over the generated ones
  * @param {object} [options.probe] a probe result to use instead of probing (tests, demos)
- * @param {boolean} [options.prepack] WASM: ~40% faster decoding for ~340 MB more memory (see engine.js)
+ * @param {boolean} [options.prepack] WASM: false decodes ~40% slower in ~140 MB less memory (see engine.js)
  * @param {string} [options.edgeUrl] an edge server to fall back to (after the local engines)
  * @param {boolean} [options.persist] keep what the router learns in IndexedDB (default true)
  * @param {object} [options.faults] make engines fail mid-answer, e.g. {wasm: {after: 5}} (faults.js; demos and tests)
  */
-export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = false, edgeUrl, persist = true, faults } = {}) {
+export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = true, edgeUrl, persist = true, faults } = {}) {
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
   const device = probe || (await probeDevice());
   const booted = await loadRuntime({ base: root, onProgress });

@@ -43,7 +43,7 @@ import { readBody } from '../read_body.js';
  * @param {'webgpu'|'wasm'} [options.ep]
  * @param {string|URL} options.modelBase URL of the model directory (holding manifest.json)
  * @param {number} [options.threads]
- * @param {boolean} [options.prepack] WASM: let onnxruntime repack the weights (~40% faster decoding, ~340 MB more memory)
+ * @param {boolean} [options.prepack] WASM: let onnxruntime repack the weights (the default; false: slower decoding, less memory)
  * @param {(event: LoadProgress) => void} [options.onProgress]
  * @param {typeof fetch} [options.fetchImpl]
  * @returns {Promise<Engine>}
@@ -53,7 +53,7 @@ export async function loadEngine({
   ep = 'wasm',
   modelBase,
   threads,
-  prepack = false,
+  prepack = true,
   onProgress = () => {},
   fetchImpl = (url, init) => globalThis.fetch(url, init),
 }) {
@@ -90,12 +90,13 @@ export async function loadEngine({
     session = await ort.InferenceSession.create(graph, {
       executionProviders: [ep],
       graphOptimizationLevel: 'all',
-      // MLAS prepacking keeps a second, repacked copy of every float32 MatMul
-      // weight: WASM memory grows from 554 to 895 MB (it never shrinks) and the
-      // tab's peak from ~1.06 to ~1.4 GB (bench/browser_memory.py), for ~40%
-      // faster decoding at 2 threads (12.9 vs 18.6 tok/s, bench/browser_decode.py).
-      // Off by default, to keep the tab within 1.2 GB; `prepack: true` trades
-      // the memory for the speed.
+      // MLAS prepacking repacks every float32 MatMul/Gemm weight once, into
+      // the layout its kernels read; without it every token repacks them all
+      // on the fly (decoding ~40% slower, bench/browser_decode.py). onnxruntime
+      // frees each original once packed, but WASM memory never shrinks, so the
+      // peak holds both for a while: the WASM graph is shaped to keep that
+      // within 1.2 GB a tab (build/onnx_variants.py, bench/browser_memory.py).
+      // `prepack: false` saves ~140 MB of peak for the speed.
       ...(ep === 'wasm' && !prepack ? { extra: { session: { disable_prepacking: '1' } } } : {}),
       externalData: [{ path: variant.external_data_path, data: externalData }],
       // Keep outputs on the GPU: the KV cache goes straight back in as the
