@@ -112,7 +112,8 @@ class OrtRunner:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        self.outputs = [o.name for o in self.session.get_outputs()]
+        # logits + present.*: the WASM graph's extra new_key_values.* (rows for the page's own cache) are not needed here.
+        self.outputs = [o.name for o in self.session.get_outputs() if o.name == "logits" or o.name.startswith("present.")]
         self.pasts = [i.name for i in self.session.get_inputs() if i.name.startswith("past_key_values")]
 
     def forced(self, prompt: list[int], continuation: list[int]) -> np.ndarray:

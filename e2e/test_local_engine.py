@@ -89,7 +89,8 @@ def python_reference(variant: str, kind: str = "chat", prompt: str = PROMPT, n: 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-    outputs = [o.name for o in session.get_outputs()]
+    # The standard decoder outputs; the WASM graph's new_key_values.* (the engine's own cache feed) are not needed here.
+    outputs = [o.name for o in session.get_outputs() if o.name == "logits" or o.name.startswith("present.")]
     past = {i.name: np.zeros((1, 3, 0, 64), dtype=np.float32) for i in session.get_inputs() if i.name.startswith("past")}
     feed, total, out = ids, 0, []
     for _ in range(n):

@@ -1,14 +1,15 @@
 // The WASM variant's weights: shipped 4-bit packed, given to onnxruntime-web as float32.
 //
-// The WASM graph reads a float32 external-data file of about 540 MB. Shipping
-// it would make the download five times larger than it needs to be, since the
-// values are exactly the GGUF's Q4_1/Q8_0 blocks dequantized; so the build
-// ships those blocks (weights.q4, about 100 MB) and layout.json, and this
-// module rebuilds the float32 bytes in the page. Hand-written because it is
+// The WASM graph reads an external-data file of about 570 MB (float32, plus
+// the embedding's 8-bit values). Shipping it would make the download almost
+// six times larger than it needs to be, since the values are exactly the
+// GGUF's Q4_1/Q8_0 blocks dequantized; so the build ships those blocks
+// (weights.q4, about 100 MB) and layout.json, and this module rebuilds the
+// file's bytes in the page. Hand-written because it is
 // this product's own file format.
 //
 // layout.json: {total_bytes, tensors: [{name, offset, bytes, kind, src_offset,
-// rows, cols, transpose}]}. `offset`/`bytes` place the tensor in the float32
+// rows, cols, transpose}]}. `offset`/`bytes` place the tensor in the external-data
 // file; `src_offset` is where its blocks start in weights.q4. The tensor is the
 // row-major [rows, cols] matrix, or its transpose [cols, rows] when
 // `transpose` is set. Kinds:
@@ -188,7 +189,7 @@ function dequantizeToNew(packed, t) {
  * The float32 external-data file, made on demand, one byte range at a time.
  *
  * Why a Uint8Array subclass: the page must stay under about 1.2 GB, and the
- * float32 file (540 MB) would exist twice if we built it — once in JS, once
+ * external-data file (570 MB) would exist twice if we built it — once in JS, once
  * copied into WASM memory. onnxruntime-web 1.30 accepts any `instanceof
  * Uint8Array` as mounted external data, checks `offset + length <=
  * data.byteLength`, and copies each initializer in with
@@ -208,7 +209,7 @@ export class DequantizingView extends Uint8Array {
    * @param {{onProgress?: (doneBytes: number, totalBytes: number) => void, reuseBuffer?: boolean}} [options]
    *   reuseBuffer: every subarray() result is a view of one scratch buffer,
    *   valid only until the next call. onnxruntime-web copies each range out
-   *   at once, and otherwise the 540 MB of short-lived arrays pile up as
+   *   at once, and otherwise the 570 MB of short-lived arrays pile up as
    *   garbage faster than the collector frees them.
    */
   constructor(packed, layout, { onProgress, reuseBuffer = false } = {}) {
