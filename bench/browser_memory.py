@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 *rows,
                 "",
                 "Prepacking repacks the float32 weights once into the layout onnxruntime's kernels read (decoding "
-                "~40% faster, see the decode table); the originals are freed, but WASM memory never shrinks, so the "
+                "~1.5× faster, see the decode table); the originals are freed, but WASM memory never shrinks, so the "
                 "peak holds both for a while. What keeps it within budget: the embedding lookup reads the 8-bit "
                 "blocks (no second float32 copy of the tied embedding), the LM head is in 8 chunks (each packed "
                 "copy fits where freed ones were), the engine keeps the KV cache itself (no per-token copy of it "

@@ -92,11 +92,11 @@ export async function loadEngine({
       graphOptimizationLevel: 'all',
       // MLAS prepacking repacks every float32 MatMul/Gemm weight once, into
       // the layout its kernels read; without it every token repacks them all
-      // on the fly (decoding ~40% slower, bench/browser_decode.py). onnxruntime
+      // on the fly (decoding a third slower, bench/browser_decode.py). onnxruntime
       // frees each original once packed, but WASM memory never shrinks, so the
       // peak holds both for a while: the WASM graph is shaped to keep that
       // within 1.2 GB a tab (build/onnx_variants.py, bench/browser_memory.py).
-      // `prepack: false` saves ~140 MB of peak for the speed.
+      // `prepack: false` saves ~120 MB of peak for the speed.
       ...(ep === 'wasm' && !prepack ? { extra: { session: { disable_prepacking: '1' } } } : {}),
       externalData: [{ path: variant.external_data_path, data: externalData }],
       // Keep outputs on the GPU: the KV cache goes straight back in as the
