@@ -283,8 +283,6 @@ def serve(root: Path = ROOT) -> Iterator[str]:
 # --- the browser ------------------------------------------------------------------------------
 
 
-
-
 @contextlib.contextmanager
 def browser(pw: Any, *, webgpu: bool = False, profile: Path | None = None) -> Iterator[Any]:
     """A Chromium context on a fresh profile (or the given one), removed on exit if fresh."""
@@ -528,6 +526,12 @@ def targets(head: dict[str, float | None], paired: dict[str, float | None] | Non
     bare = head.get("bare_ort_tok_s")
     vs_bare = ours / bare if ours and bare else None
     paired = paired or {}
+
+    def met(ratio: float | None, paired_ratio: float | None, target: float) -> bool | None:
+        # Both the ratio of medians and the median of per-round ratios must reach it: on this VM one of
+        # them alone can cross a target by noise.
+        return None if ratio is None else ratio >= target and (paired_ratio is None or paired_ratio >= target)
+
     return {
         "threads": HEADLINE_THREADS,
         "vs_best_peer": {
@@ -535,13 +539,13 @@ def targets(head: dict[str, float | None], paired: dict[str, float | None] | Non
             "ratio": _round(vs_peer, 3),
             "paired_ratio": paired.get(best) if best else None,
             "target": TARGET_VS_PEERS,
-            "met": None if vs_peer is None else vs_peer >= TARGET_VS_PEERS,
+            "met": met(vs_peer, paired.get(best) if best else None, TARGET_VS_PEERS),
         },
         "vs_bare_ort": {
             "ratio": _round(vs_bare, 3),
             "paired_ratio": paired.get("bare_ort"),
             "target": TARGET_VS_BARE,
-            "met": None if vs_bare is None else vs_bare >= TARGET_VS_BARE,
+            "met": met(vs_bare, paired.get("bare_ort"), TARGET_VS_BARE),
         },
     }
 
@@ -885,9 +889,7 @@ def _n(x: Any) -> str:
 
 
 def _order(res: dict[str, Any]) -> list[str]:
-    return [
-        rt for rt in ("ours_wasm", "ours_wasm_lean", "bare_ort", "transformers_js", "wllama", "ours_webgpu") if rt in res["runtimes"]
-    ]
+    return [rt for rt in ("ours_wasm", "ours_wasm_lean", "bare_ort", "transformers_js", "wllama", "ours_webgpu") if rt in res["runtimes"]]
 
 
 def _threads(res: dict[str, Any]) -> list[str]:
@@ -990,7 +992,7 @@ def _lean_note(res: dict[str, Any], threads: int) -> list[str]:
         "transformers.js fetch every `present.*` output, which onnxruntime-web copies out of WASM memory into new JS "
         "arrays (the whole KV cache, every token, then garbage); ours fetches only each run's new cache rows "
         "(`new_key_values.*`) and keeps the cache in reused buffers (web/src/engine/kv_cache.js). The lead over "
-        "transformers.js is at the target's edge: compare the median ratio with the paired one.",
+        "transformers.js is at the target's edge (a target counts as met when both ratios reach it).",
         "",
         f"Ours lets onnxruntime prepack the weights by default (the tab stays within 1.2 GB, bench/browser_memory.py); "
         f"`prepack: false` saves memory and decodes at {lean['tok_s'] / ours['tok_s']:.2f}× the default's speed.",
