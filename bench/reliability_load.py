@@ -45,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -412,6 +412,14 @@ def contention_notes(result: Mapping[str, Any]) -> list[str]:
     return notes
 
 
+def _runs(result: dict[str, Any]) -> Iterable[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(row label, the upstream's result, the run's figures) for each upstream measured and each phase."""
+    for kind in ("instant", "local"):
+        if kind in result:
+            for phase in ("sustained", "queue_full"):
+                yield f"{kind}, {'sustained' if phase == 'sustained' else 'queue full'}", result[kind], result[kind][phase]
+
+
 def render(result: dict[str, Any]) -> str:
     meta = result["meta"]
     lines = [
@@ -426,28 +434,23 @@ def render(result: dict[str, Any]) -> str:
         "",
     ]
     rows = []
-    for kind in ("instant", "local"):
-        if kind not in result:
-            continue
-        res = result[kind]
-        for phase in ("sustained", "queue_full"):
-            r = res[phase]
-            rows.append(
-                (
-                    f"{kind}, {'sustained' if phase == 'sustained' else 'queue full'}",
-                    r["command"].split(" -s ")[0].replace("wrk ", ""),
-                    f"max_tokens {res['body']['max_tokens']}",
-                    r["throughput_rps"],
-                    r["latency_ms"]["p50"],
-                    r["latency_ms"]["p99"],
-                    f"{r['ok']:,}",
-                    f"{r['rejected_429']:,}",
-                    r["server_errors_5xx"],
-                    r["socket_errors_total"],
-                    f"{r['error_rate']:.2%}",
-                    f"{r.get('other_processes_cpu_share', float('nan')):.0%}",
-                )
+    for label, res, r in _runs(result):
+        rows.append(
+            (
+                label,
+                r["command"].split(" -s ")[0].replace("wrk ", ""),
+                f"max_tokens {res['body']['max_tokens']}",
+                r["throughput_rps"],
+                r["latency_ms"]["p50"],
+                r["latency_ms"]["p99"],
+                f"{r['ok']:,}",
+                f"{r['rejected_429']:,}",
+                r["server_errors_5xx"],
+                r["socket_errors_total"],
+                f"{r['error_rate']:.2%}",
+                f"{r.get('other_processes_cpu_share', float('nan')):.0%}",
             )
+        )
     lines.append(
         rel.md_table(
             [
@@ -476,22 +479,18 @@ def render(result: dict[str, Any]) -> str:
     lines += contention_notes(result)
     lines += ["", "After the load stopped (from wrk's end):", ""]
     rows = []
-    for kind in ("instant", "local"):
-        if kind not in result:
-            continue
-        res = result[kind]
-        for phase in ("sustained", "queue_full"):
-            r = res[phase]["recovery"]
-            rows.append(
-                (
-                    f"{kind}, {'sustained' if phase == 'sustained' else 'queue full'}",
-                    r["queue_empty_after_s"],
-                    r["first_answer_after_s"],
-                    f"{r['then_statuses'].get(200, r['then_statuses'].get('200', 0))}/{r['then_requests']}",
-                    r["then_latency"]["p50_ms"],
-                    res["baseline"]["p50_ms"],
-                )
+    for label, res, run in _runs(result):
+        r = run["recovery"]
+        rows.append(
+            (
+                label,
+                r["queue_empty_after_s"],
+                r["first_answer_after_s"],
+                f"{r['then_statuses'].get(200, r['then_statuses'].get('200', 0))}/{r['then_requests']}",
+                r["then_latency"]["p50_ms"],
+                res["baseline"]["p50_ms"],
             )
+        )
     lines.append(
         rel.md_table(
             ["run", "queue empty after s", "first 200 after s", "then 200s", "then p50 ms", "p50 ms before any load"],

@@ -148,12 +148,11 @@ def build_webgpu(fp32: onnx.ModelProto, src: Source) -> onnx.ModelProto:
     nodes: list[onnx.NodeProto] = []
     emb = src.embedding()  # Q8_0 rows [V, nb*34]
     vocab, nb_e = emb.shape[0], emb.shape[1] // 34
-    blocks = emb.reshape(vocab, nb_e, 34)
-    emb_d = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
-    emb_q = (blocks[..., 2:].copy().view(np.int8).astype(np.int16) + 128).astype(np.uint8)  # 8-bit default zero point 128
+    emb_d = wasm_weights.dequantize("q8_0_d", emb, vocab, nb_e * 32)  # [V, nb]
+    emb_q = wasm_weights.dequantize("q8_0_u8", emb, vocab, nb_e * 32)  # [V, nb*32], 8-bit default zero point 128
     new_inits += [
         numpy_helper.from_array(emb_d, "embed.scales"),
-        numpy_helper.from_array(emb_q.reshape(vocab, nb_e * 32), "embed.q8_2d"),
+        numpy_helper.from_array(emb_q, "embed.q8_2d"),
         *_embedding_constants(nb_e),
     ]
     for node in graph.node:
@@ -194,7 +193,7 @@ def build_webgpu(fp32: onnx.ModelProto, src: Source) -> onnx.ModelProto:
             nodes += _embedding_q8(node.input[1], node.output[0], nb_e)
         elif node.name == "/lm_head/MatMul":
             last = _last_position(nodes)
-            nodes += _lm_head_two_nibbles(last, emb_q, emb_d, new_inits)
+            nodes += _lm_head_two_nibbles(last, emb_q.reshape(vocab, nb_e, 32), emb_d, new_inits)
         else:
             nodes.append(node)
     _replace(graph, nodes, [i for i in graph.initializer if i.name not in drop] + new_inits)
@@ -308,7 +307,8 @@ def build_wasm(fp32: onnx.ModelProto, src: Source, fp32_dir: Path) -> tuple[onnx
     # because onnxruntime-web holds each initializer as one allocation and
     # prepacks it into another: at 1/8 of the vocabulary they fit the holes
     # earlier tensors leave, and the page's scratch buffer stays small
-    # (bench/browser_memory.py: the tab peak falls by ~180 MB).
+    # (bench/browser_memory.py: with prepacking, the tab peak fell from 1,395 to
+    # ~1,270 MB with this alone).
     emb = src.embedding()
     vocab, hidden = emb.shape[0], emb.shape[1] // 34 * 32
     emb_at = put(emb)
@@ -362,9 +362,8 @@ def _new_kv_rows(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     """Extra outputs new_key_values.N.key/value: the rows this run added to each present.
 
     onnxruntime-web copies every fetched output out of WASM memory into a new
-    JS array; fetching the presents copies the whole cache per token (and
-    leaves it as garbage: ~100 MB of it in flight over a 64-token answer). The
-    engine fetches these instead and keeps the cache itself
+    JS array; fetching the presents copies the whole cache per token and
+    leaves it as garbage. The engine fetches these instead and keeps the cache itself
     (web/src/engine/kv_cache.js). The presents stay, so the graph also runs as
     a standard decoder (the benchmark's peers fetch them).
     """

@@ -110,8 +110,18 @@ def main() -> None:
     def place(name: str, kind: str, src_offset: int, rows: int, cols: int, transpose: bool) -> None:
         nonlocal offset
         size = wasm_weights.output_bytes(kind, rows, cols)
-        entry = {"name": name, "offset": offset, "bytes": size, "kind": kind, "src_offset": src_offset}
-        tensors.append({**entry, "rows": rows, "cols": cols, "transpose": transpose})
+        tensors.append(
+            {
+                "name": name,
+                "offset": offset,
+                "bytes": size,
+                "kind": kind,
+                "src_offset": src_offset,
+                "rows": rows,
+                "cols": cols,
+                "transpose": transpose,
+            }
+        )
         offset += size
 
     for i, (name, kind, rows, cols, transpose) in enumerate(shapes):

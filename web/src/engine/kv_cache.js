@@ -6,8 +6,8 @@
 //
 // RowCache is for WASM, where onnxruntime-web copies every fetched output out
 // of WASM memory into a new JS array: fetching the presents would copy the
-// whole cache each token and leave it behind as garbage (~100 MB in flight
-// over a 64-token answer, bench/browser_memory.py). The WASM graph also
+// whole cache each token and leave it behind as garbage (what puts ours ahead
+// of the bare loop on the same graph, bench/browser_decode.py). The WASM graph also
 // outputs `new_key_values.N.*`, only the rows a run added
 // (build/onnx_variants.py); RowCache fetches those and appends them to its own
 // buffers, which it reuses from run to run.

@@ -5,8 +5,8 @@
 // six times larger than it needs to be, since the values are exactly the
 // GGUF's Q4_1/Q8_0 blocks dequantized; so the build ships those blocks
 // (weights.q4, about 100 MB) and layout.json, and this module rebuilds the
-// file's bytes in the page. Hand-written because it is
-// this product's own file format.
+// file's bytes in the page. Hand-written because it is this product's own file
+// format.
 //
 // layout.json: {total_bytes, tensors: [{name, offset, bytes, kind, src_offset,
 // rows, cols, transpose}]}. `offset`/`bytes` place the tensor in the external-data
@@ -32,7 +32,7 @@ const SOURCE_KIND = { q8_0_u8: 'q8_0', q8_0_d: 'q8_0' };
 const sourceKind = (kind) => SOURCE_KIND[kind] ?? kind;
 
 /**
- * @typedef {{name: string, offset: number, bytes: number, kind: 'q4_1'|'q8_0'|'f32',
+ * @typedef {{name: string, offset: number, bytes: number, kind: 'q4_1'|'q8_0'|'f32'|'q8_0_u8'|'q8_0_d',
  *   src_offset: number, rows: number, cols: number, transpose: boolean}} TensorLayout
  * @typedef {{total_bytes: number, tensors: TensorLayout[]}} Layout
  */
