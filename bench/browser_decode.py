@@ -9,11 +9,13 @@ work), one prompt, greedy decoding, in the same run:
   + ``engine.stream``) on onnxruntime-web's WASM EP, the model as the bundle
   ships it (dist/web/models/smollm2-135m-instruct/: the WASM variant's packed
   4-bit weights, unpacked to float32 in the page);
-* ``bare_ort``: onnxruntime-web alone on the same graph and the same float32
-  weights (materialized by build/wasm_weights.py into .cache/bench-browser/):
-  fixed prompt ids, argmax, present -> past, nothing else;
+* ``bare_ort``: onnxruntime-web alone on the same decoder and the same float32
+  weights (the variant's step.onnx: the decoder step our graph runs inside its
+  greedy loop, as onnxruntime-genai's builder makes it; the weights
+  materialized by build/wasm_weights.py into .cache/bench-browser/): fixed
+  prompt ids, argmax, present -> past, one token a run, nothing else;
 * ``transformers_js``: @huggingface/transformers (``AutoModelForCausalLM``,
-  ``generate``) on the same graph and weights (a local model folder under
+  ``generate``) on the same step graph and weights (a local model folder under
   .cache/bench-browser/, its own onnxruntime-web's wasm served locally);
 * ``wllama``: @wllama/wllama (llama.cpp in WebAssembly) on the same Q4_1 GGUF
   (models/), CPU only, its CDN fallback off;
@@ -204,7 +206,7 @@ def chatml(msgs: Sequence[dict[str, str]], default_system: str | None) -> str:
 def prepare_assets(model_dir: Path = MODEL_DIR, cache: Path = CACHE, progress: Callable[[str], None] = print) -> dict[str, Any]:
     """The float32 WASM graph for the bare loop and transformers.js, and transformers.js's model folder.
 
-    .cache/bench-browser/wasm/{model.onnx, model.onnx.data}: the shipped graph and its weights unpacked
+    .cache/bench-browser/wasm/{model.onnx, model.onnx.data}: the variant's step graph and its weights unpacked
     (build/wasm_weights.py), rebuilt when the model's build changes.
     .cache/bench-browser/tjs/<id>/: config, tokenizer and onnx/ (links to the files above).
     """
@@ -217,7 +219,7 @@ def prepare_assets(model_dir: Path = MODEL_DIR, cache: Path = CACHE, progress: C
     if not (stamp.exists() and stamp.read_text().strip() == build_id and (wasm / "model.onnx.data").exists()):
         progress(f"[bench] unpacking the WASM variant's weights to float32 in {wasm.relative_to(ROOT)} …")
         shutil.rmtree(wasm, ignore_errors=True)
-        materialize_dir(model_dir / "wasm", wasm)
+        materialize_dir(model_dir / "wasm", wasm, graph_name="step.onnx")
         stamp.write_text(build_id + "\n")
     tjs = cache / "tjs" / TJS_MODEL_ID
     (tjs / "onnx").mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,7 @@ SHIPPED: Final = (
     "generation_config.json",
     "chat_template.jinja",
     "wasm/model.onnx",
+    "wasm/step.onnx",
     "wasm/weights.q4",
     "wasm/layout.json",
     "webgpu/model.onnx",
@@ -162,6 +163,7 @@ def install(work: Path, key: str, gguf_sha: str) -> None:
         "variants": {
             "wasm": {
                 "graph": "wasm/model.onnx",
+                "step_graph": "wasm/step.onnx",
                 "external_data_path": "model.onnx.data",
                 "packed": "wasm/weights.q4",
                 "layout": "wasm/layout.json",

@@ -81,9 +81,10 @@ def materialize(layout: dict[str, Any], packed: bytes | np.ndarray) -> bytearray
     return out
 
 
-def materialize_dir(variant_dir: Path, out_dir: Path, data_name: str = "model.onnx.data") -> Path:
+def materialize_dir(variant_dir: Path, out_dir: Path, data_name: str = "model.onnx.data", graph_name: str = "model.onnx") -> Path:
     """A runnable copy of the variant for onnxruntime in Python, which reads
-    external data from disk: ``out_dir/model.onnx`` + the float32 data file.
+    external data from disk: ``out_dir/model.onnx`` (a copy of ``graph_name``:
+    the shipped greedy-loop graph, or ``step.onnx``) + the float32 data file.
 
     Written outside the web bundle on purpose: the 540 MB file must never be
     served or precached. Returns the graph's path.
@@ -93,7 +94,7 @@ def materialize_dir(variant_dir: Path, out_dir: Path, data_name: str = "model.on
     layout = json.loads(layout_bytes)
     out_dir.mkdir(parents=True, exist_ok=True)
     graph = out_dir / "model.onnx"
-    graph.write_bytes((variant_dir / "model.onnx").read_bytes())
+    graph.write_bytes((variant_dir / graph_name).read_bytes())
     target, stamp = out_dir / data_name, out_dir / (data_name + ".source")
     source = hashlib.sha256(layout_bytes + hashlib.sha256(packed).digest()).hexdigest()
     if not (target.exists() and stamp.exists() and stamp.read_text() == source):

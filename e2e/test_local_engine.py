@@ -70,12 +70,17 @@ def chat(
 
 @cache
 def python_reference(variant: str, kind: str = "chat", prompt: str = PROMPT, n: int = FIRST_TOKENS) -> str:
-    """The first greedy tokens of the same variant in onnxruntime (CPU EP), as text."""
+    """The first greedy tokens of the same variant in onnxruntime (CPU EP), as text.
+
+    WASM: the variant's step graph, one token a run with the argmax taken
+    here, while the page decodes with the graph's own greedy loop: what the
+    loop decodes is checked against the plain decoder step.
+    """
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
     if variant == "wasm":
-        graph = wasm_weights.materialize_dir(MODEL_DIR / "wasm", REPO / ".cache" / "wasm-fp32")
+        graph = wasm_weights.materialize_dir(MODEL_DIR / "wasm", REPO / ".cache" / "wasm-fp32-step", graph_name="step.onnx")
     else:
         graph = MODEL_DIR / "webgpu" / "model.onnx"
     tokenizer = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
@@ -89,7 +94,6 @@ def python_reference(variant: str, kind: str = "chat", prompt: str = PROMPT, n: 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-    # The standard decoder outputs; the WASM graph's new_key_values.* (the engine's own cache feed) are not needed here.
     outputs = [o.name for o in session.get_outputs() if o.name == "logits" or o.name.startswith("present.")]
     past = {i.name: np.zeros((1, 3, 0, 64), dtype=np.float32) for i in session.get_inputs() if i.name.startswith("past")}
     feed, total, out = ids, 0, []

@@ -1,11 +1,12 @@
-"""Greedy reference tokens from Python onnxruntime on the built WASM graph, for tests/web_js/engine.test.mjs.
+"""Greedy reference tokens from Python onnxruntime on the built WASM decoder step, for tests/web_js/engine.test.mjs.
 
 The engine test runs this itself, so the reference always comes from the
 model as built now.
 
 Materialises the float32 external data from weights.q4 + layout.json with the
-numpy reference (make_weights_fixture.dequantize_all), runs the same graph
-with onnxruntime's CPU provider and a KV-cache loop, and writes
+numpy reference (make_weights_fixture.dequantize_all), runs the variant's
+step graph (the decoder step the engine's greedy loop runs inside its graph)
+with onnxruntime's CPU provider and a KV-cache loop in Python, and writes
 OUT (default: stdout) as JSON: the graph's, packed file's and float32
 file's sha256, and per prompt the prompt ids, 16 greedy ids and the margin
 between the best and second-best logit at each step (a near-tie is where two
@@ -79,13 +80,13 @@ def greedy(session: ort.InferenceSession, prompt_ids: list[int], steps: int) -> 
 def main() -> None:
     manifest = json.loads((MODEL_DIR / "manifest.json").read_text())
     variant = manifest["variants"]["wasm"]
-    graph = (MODEL_DIR / variant["graph"]).read_bytes()
+    graph = (MODEL_DIR / variant["step_graph"]).read_bytes()
     packed = (MODEL_DIR / variant["packed"]).read_bytes()
     layout = json.loads((MODEL_DIR / variant["layout"]).read_text())
     data = dequantize_all(packed, layout)
     tok = Tokenizer.from_file(str(MODEL_DIR / manifest["tokenizer"]))
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy(MODEL_DIR / variant["graph"], Path(tmp) / "model.onnx")
+        shutil.copy(MODEL_DIR / variant["step_graph"], Path(tmp) / "model.onnx")
         (Path(tmp) / variant["external_data_path"]).write_bytes(data)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { PresentCache, RowCache, newRowsName } from '../../web/src/engine/kv_cache.js';
+import { PresentCache, RowCache, newRowsName, presentName } from '../../web/src/engine/kv_cache.js';
 
 class Tensor {
   constructor(type, data, dims) {
@@ -28,7 +28,7 @@ function rows(nameIndex, from, n) {
 
 test('RowCache feeds the whole cache in [1, heads, length, dim] order after appends of any size', () => {
   const cache = new RowCache(NAMES, { heads: HEADS, headDim: DIM });
-  assert.deepEqual(cache.fetches, ['logits', ...NAMES.map(newRowsName)]);
+  assert.deepEqual(cache.fetches, NAMES.map(newRowsName));
   let length = 0;
   for (const added of [5, 1, 1, 70, 1, 200]) {
     // 5 + 1 + 1 + 70 crosses the first capacity (64); 200 more forces a jump past doubling
@@ -55,7 +55,7 @@ test('RowCache starts empty and refuses rows of the wrong size', () => {
 
 test('PresentCache feeds back the presents and disposes the tensors it replaces', () => {
   const cache = new PresentCache(NAMES, [1, HEADS, 0, DIM]);
-  assert.equal(cache.fetches, null);
+  assert.deepEqual(cache.fetches, NAMES.map(presentName));
   const first = cache.pasts(Tensor);
   assert.deepEqual(first[NAMES[0]].dims, [1, HEADS, 0, DIM]);
   const presents = Object.fromEntries(NAMES.map((name) => [name.replace('past_key_values.', 'present.'), new Tensor('float32', rows(0, 0, 2), [1, HEADS, 2, DIM])]));

@@ -13,8 +13,8 @@
 // buffers, which it reuses from run to run.
 //
 // Both: `pasts(Tensor)` gives the next run's past inputs, `fetches` names the
-// outputs to ask for (null: all), `update(outputs, added)` takes a run's
-// outputs, `dispose()` lets go of what the cache holds.
+// cache outputs to ask for, `update(outputs, added)` takes a run's outputs,
+// `dispose()` lets go of what the cache holds.
 
 /** The output that feeds an input next step: past_key_values.3.key <- present.3.key. */
 export function presentName(pastName) {
@@ -34,7 +34,7 @@ export class PresentCache {
   constructor(names, emptyShape) {
     this.names = names;
     this.emptyShape = emptyShape;
-    this.fetches = null;
+    this.fetches = names.map(presentName);
     /** @type {Map<string, any>} */
     this.tensors = new Map();
   }
@@ -70,7 +70,7 @@ export class RowCache {
     this.names = names;
     this.heads = heads;
     this.headDim = headDim;
-    this.fetches = ['logits', ...names.map(newRowsName)];
+    this.fetches = names.map(newRowsName);
     this.length = 0; // positions cached
     this.capacity = 0; // positions the buffers hold
     // Two buffers per input: the cache, and where the next layout is written.
