@@ -6,14 +6,18 @@ server on 127.0.0.1 (rooted at the repository; COOP/COEP so that WASM threads
 work), one prompt, greedy decoding, in the same run:
 
 * ``ours_wasm``: the product's engine (web/src/engine/engine.js, ``loadEngine``
-  + ``engine.stream``) on onnxruntime-web's WASM EP, the model as the bundle
-  ships it (dist/web/models/smollm2-135m-instruct/: the WASM variant's packed
-  4-bit weights, unpacked to float32 in the page);
-* ``bare_ort``: onnxruntime-web alone on the same decoder and the same float32
-  weights (the variant's step.onnx: the decoder step our graph runs inside its
-  greedy loop, as onnxruntime-genai's builder makes it; the weights
-  materialized by build/wasm_weights.py into .cache/bench-browser/): fixed
-  prompt ids, argmax, present -> past, one token a run, nothing else;
+  + ``engine.stream``) on onnxruntime-web's WASM EP (its WASM-only build,
+  ort.wasm, which the product loads when WASM is the engine), the model as the
+  bundle ships it (dist/web/models/smollm2-135m-instruct/: the WASM variant's
+  packed 4-bit weights, unpacked to float32 in the page);
+* ``ours_wasm_lean`` / ``ours_wasm_jsep``: the same with weight prepacking off
+  / on onnxruntime-web's JSEP build (ort.all), to show what each is worth;
+* ``bare_ort``: onnxruntime-web alone (its WASM-only build, as ours) on the
+  same decoder and the same float32 weights (the variant's step.onnx: the
+  standard decoder step, as onnxruntime-genai's builder makes it, without the
+  extra outputs ours reads; the weights materialized by build/wasm_weights.py
+  into .cache/bench-browser/): fixed prompt ids, argmax, present -> past,
+  nothing else;
 * ``transformers_js``: @huggingface/transformers (``AutoModelForCausalLM``,
   ``generate``) on the same step graph and weights (a local model folder under
   .cache/bench-browser/, its own onnxruntime-web's wasm served locally);
@@ -108,13 +112,18 @@ TJS_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokeniz
 
 PROMPT = "Write a short story about a robot."
 # The runtimes compared on WASM; the page module each one runs in bench/browser/.
-# ours_wasm_lean: the engine with onnxruntime's weight prepacking off (`prepack:
-# false`: a third slower, ~120 MB less peak memory; see web/src/engine/engine.js).
-WASM_RUNTIMES = ("ours_wasm", "ours_wasm_lean", "bare_ort", "transformers_js", "wllama")
+# Two variations of ours show what its settings are worth:
+# ours_wasm_lean: onnxruntime's weight prepacking off (`prepack: false`: slower,
+#   ~120 MB less peak memory; see web/src/engine/engine.js);
+# ours_wasm_jsep: on onnxruntime-web's JSEP build (ort.all), which the product
+#   loads only when WebGPU is planned (see ort_bundle).
+OURS_VARIATIONS = ("ours_wasm_lean", "ours_wasm_jsep")
+WASM_RUNTIMES = ("ours_wasm", *OURS_VARIATIONS, "bare_ort", "transformers_js", "wllama")
 PEERS = ("transformers_js", "wllama")
 PAGE = {
     "ours_wasm": "ours",
     "ours_wasm_lean": "ours",
+    "ours_wasm_jsep": "ours",
     "ours_webgpu": "ours",
     "bare_ort": "bare_ort",
     "transformers_js": "transformers_js",
@@ -123,6 +132,7 @@ PAGE = {
 LABEL = {
     "ours_wasm": "ours (WASM)",
     "ours_wasm_lean": "ours (WASM, prepack: false)",
+    "ours_wasm_jsep": "ours (WASM on the JSEP build)",
     "ours_webgpu": "ours (WebGPU, SwiftShader)",
     "bare_ort": "bare onnxruntime-web loop",
     "transformers_js": "transformers.js",
@@ -131,6 +141,7 @@ LABEL = {
 SHORT = {
     "ours_wasm": "ours\nWASM",
     "ours_wasm_lean": "ours WASM\nno prepack",
+    "ours_wasm_jsep": "ours WASM\nJSEP build",
     "ours_webgpu": "ours WebGPU\n(SwiftShader)",
     "bare_ort": "bare ORT\nloop",
     "transformers_js": "transformers\n.js",
@@ -139,6 +150,7 @@ SHORT = {
 HEADLINE_KEYS = {
     "ours_wasm": "ours_wasm_tok_s",
     "ours_wasm_lean": "ours_wasm_lean_tok_s",
+    "ours_wasm_jsep": "ours_wasm_jsep_tok_s",
     "transformers_js": "transformers_js_tok_s",
     "wllama": "wllama_tok_s",
     "bare_ort": "bare_ort_tok_s",
@@ -321,20 +333,34 @@ class Watch:
         page.on("request", on_request)
 
 
+def ort_bundle(ep: str, vendor: str = "/node_modules/onnxruntime-web/dist/") -> str:
+    """The onnxruntime-web build the product loads for an engine (web/src/runtime.js's choice).
+
+    The WASM-only build (ort-wasm-simd-threaded.wasm) when WASM is the engine;
+    the one that also runs WebGPU (ort.all: the JSEP build, whose WASM code is
+    instrumented for async GPU calls and runs the CPU kernels ~10% slower here)
+    only when WebGPU is. transformers.js always loads its asyncify build.
+    """
+    return vendor + ("ort.all.min.mjs" if ep == "webgpu" else "ort.wasm.min.mjs")
+
+
 def runtime_config(runtime: str, threads: int, prompt_text: str, manifest: dict[str, Any]) -> dict[str, Any]:
     """What a runtime's page needs to load (URLs are paths on the bench server)."""
     cfg: dict[str, Any] = {"threads": threads, "promptText": prompt_text}
     model_base = "/" + MODEL_DIR.relative_to(ROOT).as_posix() + "/"
     wasm = "/" + (CACHE / "wasm").relative_to(ROOT).as_posix() + "/"
-    if runtime in ("ours_wasm", "ours_wasm_lean", "ours_webgpu"):
+    if runtime in ("ours_wasm", *OURS_VARIATIONS, "ours_webgpu"):
+        ep = "webgpu" if runtime == "ours_webgpu" else "wasm"
         cfg |= {
             "engineUrl": "/web/src/engine/engine.js",
+            "ortUrl": ort_bundle("webgpu" if runtime == "ours_wasm_jsep" else ep),
             "modelBase": model_base,
-            "ep": "webgpu" if runtime == "ours_webgpu" else "wasm",
+            "ep": ep,
             "prepack": runtime != "ours_wasm_lean",
         }
     elif runtime == "bare_ort":
         cfg |= {
+            "ortUrl": ort_bundle("wasm"),
             "graphUrl": wasm + "model.onnx",
             "dataUrl": wasm + "model.onnx.data",
             "dataPath": "model.onnx.data",
@@ -651,9 +677,9 @@ def startup_block(pw: Any, base: str, plan: dict[str, Any], watch: Watch, progre
     if not (have_engine or have_loader):
         return {"skipped": "neither the engine nor the bundle's loader exists"}
     if engine_bundle.exists():  # the product's own files: the bundle's engine and ORT
-        engine_url, ort_url = "/dist/web/engine/engine.js", "/dist/web/vendor/ort/ort.all.min.mjs"
+        engine_url, ort_url = "/dist/web/engine/engine.js", ort_bundle("wasm", "/dist/web/vendor/ort/")
     else:
-        engine_url, ort_url = "/web/src/engine/engine.js", "/node_modules/onnxruntime-web/dist/ort.all.min.mjs"
+        engine_url, ort_url = "/web/src/engine/engine.js", ort_bundle("wasm")
     query = {
         "threads": HEADLINE_THREADS,
         "ep": "wasm",
@@ -775,7 +801,7 @@ def checks(
     for t, rs in rounds.items():
         first = rs[0] if rs else {}
         ref = (first.get("bare_ort") or {}).get("token_ids")
-        for rt in ("ours_wasm", "ours_webgpu", "transformers_js"):
+        for rt in ("ours_wasm", *OURS_VARIATIONS, "ours_webgpu", "transformers_js"):
             got = (first.get(rt) or {}).get("token_ids")
             n = leading_agreement(got, ref)
             if n is not None:
@@ -891,7 +917,7 @@ def _n(x: Any) -> str:
 
 
 def _order(res: dict[str, Any]) -> list[str]:
-    return [rt for rt in ("ours_wasm", "ours_wasm_lean", "bare_ort", "transformers_js", "wllama", "ours_webgpu") if rt in res["runtimes"]]
+    return [rt for rt in (*WASM_RUNTIMES, "ours_webgpu") if rt in res["runtimes"]]
 
 
 def _threads(res: dict[str, Any]) -> list[str]:
@@ -983,21 +1009,32 @@ def _startup_row(name: str, fig: dict[str, Any]) -> str:
 
 
 def _lean_note(res: dict[str, Any], threads: int) -> list[str]:
-    """Where ours' lead over the same graph comes from, and what `prepack: false` (the memory-lean setting) costs."""
-    lean = res["runtimes"].get("ours_wasm_lean", {}).get(str(threads), {})
-    ours = res["runtimes"].get("ours_wasm", {}).get(str(threads), {})
-    if not lean.get("tok_s") or not ours.get("tok_s"):
+    """Where ours' lead comes from: each variation of ours next to the default, at `threads`."""
+
+    def tok_s(rt: str) -> float | None:
+        value: float | None = (res["runtimes"].get(rt, {}).get(str(threads)) or {}).get("tok_s")
+        return value
+
+    ours = tok_s("ours_wasm")
+    if not ours:
         return []
+
+    def share(rt: str) -> str:
+        other = tok_s(rt)
+        return f"{other / ours:.2f}× the default's speed" if other else "not measured in this run"
+
     return [
-        "Ours, the bare loop and transformers.js run the same graph and weights on the same onnxruntime-web, so they "
-        "spend the same time in its kernels. Ours is ahead because of what it does not do per token: the bare loop and "
-        "transformers.js fetch every `present.*` output, which onnxruntime-web copies out of WASM memory into new JS "
-        "arrays (the whole KV cache, every token, then garbage); ours fetches only each run's new cache rows "
-        "(`new_key_values.*`) and keeps the cache in reused buffers (web/src/engine/kv_cache.js). The lead over "
-        "transformers.js is at the target's edge (a target counts as met when both ratios reach it).",
+        "Ours, the bare loop and transformers.js run the same decoder and weights on onnxruntime-web's kernels. Where ours gets ahead:",
         "",
-        f"Ours lets onnxruntime prepack the weights by default (the tab stays within 1.2 GB, bench/browser_memory.py); "
-        f"`prepack: false` saves memory and decodes at {lean['tok_s'] / ours['tok_s']:.2f}× the default's speed.",
+        "- **new rows only**: ours fetches only each run's new cache rows (`new_key_values.*`, an output the shipped "
+        "graph adds to the standard decoder) and keeps the cache in reused buffers (web/src/engine/kv_cache.js); the "
+        "bare loop and transformers.js fetch every `present.*`, which onnxruntime-web copies out of WASM memory into "
+        "new JS arrays: the whole KV cache, every token, then garbage.",
+        "- **WASM-only build**: for WASM the product loads onnxruntime-web's WASM-only build (ort.wasm); the bare loop "
+        "does too. Its JSEP build (ort.all, which WebGPU needs; its code is instrumented for asynchronous GPU calls) "
+        f"runs the same kernels slower: ours on it, same run, {share('ours_wasm_jsep')}. transformers.js loads its "
+        "asyncify build (the same kind) for WASM too.",
+        f"- **prepacked weights** (the tab stays within 1.2 GB, bench/browser_memory.py): `prepack: false` {share('ours_wasm_lean')}.",
         "",
     ]
 

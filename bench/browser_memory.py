@@ -85,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = [measure(prepack, server, pw) for _ in range(RUNS) for prepack in (True, False)]
     for run in runs:
         print(f"prepack={run['prepack']!s:5}  peak tab {run['peak_tab_mb']} MB  ({run['tokens']} tokens)", file=sys.stderr)
+    failed = [run for run in runs if run["error"] or not run["tokens"]]
+    if failed:
+        # A tab that loaded no model or answered nothing has no peak worth reporting.
+        print(f"browser_memory: {len(failed)} of {len(runs)} runs did not answer: {failed[0]['error']}", file=sys.stderr)
+        return 1
     worst = {p: max(r["peak_tab_mb"] for r in runs if r["prepack"] is p) for p in (True, False)}
     result = {
         "benchmark": "browser_memory",

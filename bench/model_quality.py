@@ -115,9 +115,6 @@ class OrtRunner:
         # logits + present.*: the WASM graph's extra new_key_values.* (rows for the page's own cache) are not needed here.
         self.outputs = [o.name for o in self.session.get_outputs() if o.name == "logits" or o.name.startswith("present.")]
         self.pasts = [i.name for i in self.session.get_inputs() if i.name.startswith("past_key_values")]
-        # The WASM graph's greedy loop (build/onnx_variants.py), one iteration a run: the graph's logits, no stop ids.
-        inputs = {i.name for i in self.session.get_inputs()}
-        self.loop = {"steps": np.array(1, np.int64), "stop_ids": np.zeros(0, np.int64)} if "steps" in inputs else {}
 
     def forced(self, prompt: list[int], continuation: list[int]) -> np.ndarray:
         past = {name: np.zeros((1, 3, 0, 64), dtype=np.float32) for name in self.pasts}

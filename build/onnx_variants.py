@@ -356,139 +356,25 @@ def build_wasm(fp32: onnx.ModelProto, src: Source, fp32_dir: Path) -> tuple[onnx
     return model, bytes(packed), layout
 
 
-def greedy_loop(step: onnx.ModelProto) -> onnx.ModelProto:
-    """The shipped WASM graph: the decoder step inside a Loop that decodes up to ``steps`` greedy tokens a run.
+def with_new_rows(step: onnx.ModelProto) -> onnx.ModelProto:
+    """The shipped WASM graph: the decoder step plus outputs new_key_values.N.key/value, the rows each run adds.
 
-    Every onnxruntime-web ``session.run`` copies the whole KV cache into WASM
-    memory and its fetched outputs out of it, and goes through the JS API;
-    inside a Loop the cache stays in WASM from one token to the next (the
-    engine's greedy decoding: web/src/engine/engine.js, bench/browser_decode.py).
-    Each iteration feeds its argmax back as the next input and stops the loop
-    after a token in ``stop_ids`` (end of answer). Inputs: the step's, plus
-    ``steps`` (int64 scalar >= 1) and ``stop_ids`` (int64 [n], may be empty).
-    Outputs: ``tokens`` [k, 1] (k <= steps, the last may be a stop id), the
-    last iteration's ``logits`` (for sampling, run with steps = 1), the
-    ``present.*`` after all k iterations, and ``new_key_values.*`` (see
-    _new_kv_rows). The step's nodes are unchanged, so the loop decodes the
-    same tokens as the step graph run once per token (tests/build).
+    onnxruntime-web copies every fetched output out of WASM memory into a new
+    JS array; fetching the presents copies the whole cache per token and
+    leaves it as garbage. The engine fetches these instead and keeps the cache
+    itself (web/src/engine/kv_cache.js). The presents stay, so the graph also
+    runs as a standard decoder.
     """
     model = onnx.ModelProto()
     model.CopyFrom(step)
     graph = model.graph
-    pasts = [i.name for i in graph.input if i.name.startswith("past_key_values.")]
-    presents = [o.name for o in graph.output if o.name.startswith("present.")]
-    carried = ["input_ids", "attention_mask", *pasts]
-    # The body's own names for the values that cross its boundary; the rest keep theirs.
-    inner = {name: "step/" + name for name in [*carried, *presents, "logits"]}
-    body_nodes = list(graph.node)
-    for node in body_nodes:
-        for i, name in enumerate(node.input):
-            node.input[i] = inner.get(name, name)
-        for i, name in enumerate(node.output):
-            node.output[i] = inner.get(name, name)
-
-    def const(name: str, value: np.ndarray) -> onnx.NodeProto:
-        return helper.make_node("Constant", [], [name], name=name, value=numpy_helper.from_array(value))
-
-    s = "step/"
-    body_nodes += [
-        helper.make_node("ArgMax", [s + "logits"], [s + "next_ids"], name=s + "ArgMax", axis=2, keepdims=0),  # [1, 1]
-        helper.make_node("Identity", [s + "next_ids"], [s + "token"], name=s + "Token"),
-        helper.make_node("Identity", [s + "logits"], [s + "logits_out"], name=s + "Logits"),
-        const(s + "one", np.ones((1, 1), dtype=np.int64)),
-        helper.make_node("Concat", [s + "attention_mask", s + "one"], [s + "next_mask"], name=s + "NextMask", axis=1),
-        # Go on unless the token is a stop id (a zero joins the hits so an empty list reduces).
-        helper.make_node("Equal", [s + "next_ids", "stop_ids"], [s + "hits"], name=s + "Equal"),
-        helper.make_node("Cast", [s + "hits"], [s + "hits_i"], name=s + "Cast", to=TensorProto.INT32),
-        helper.make_node("Reshape", [s + "hits_i", s + "flat"], [s + "hits_flat"], name=s + "Flat"),
-        const(s + "flat", np.array([-1], dtype=np.int64)),
-        const(s + "none", np.zeros(1, dtype=np.int32)),
-        helper.make_node("Concat", [s + "hits_flat", s + "none"], [s + "hits_all"], name=s + "HitsAll", axis=0),
-        helper.make_node("ReduceMax", [s + "hits_all"], [s + "stopped"], name=s + "Stopped", keepdims=0),
-        helper.make_node("Equal", [s + "stopped", s + "zero"], [s + "go_on"], name=s + "GoOn"),
-        const(s + "zero", np.array(0, dtype=np.int32)),
-    ]
-    body_nodes = _topological(body_nodes)
-    value = helper.make_tensor_value_info
-    types = {i.name: i for i in [*graph.input, *graph.output]}
-
-    def like(name: str, new_name: str) -> onnx.ValueInfoProto:
-        v = onnx.ValueInfoProto()
-        v.CopyFrom(types[name])
-        v.name = new_name
-        for dim in v.type.tensor_type.shape.dim:
-            if dim.dim_param:  # every symbolic length changes from one iteration to the next
-                dim.dim_param = ""
-        return v
-
-    body = helper.make_graph(
-        body_nodes,
-        "greedy_step",
-        [value(s + "iteration", TensorProto.INT64, []), value(s + "go", TensorProto.BOOL, [])]
-        + [like(name, inner[name]) for name in carried],
-        [
-            value(s + "go_on", TensorProto.BOOL, []),
-            value(s + "next_ids", TensorProto.INT64, [1, 1]),
-            like("attention_mask", s + "next_mask"),
-        ]
-        + [like(name, inner[name]) for name in presents]
-        + [value(s + "token", TensorProto.INT64, [1, 1]), like("logits", s + "logits_out")],
-    )
-    loop_out = "/greedy_loop/"
-    nodes = [
-        helper.make_node("Constant", [], [loop_out + "go"], name=loop_out + "Go", value=numpy_helper.from_array(np.array(True))),
-        helper.make_node(
-            "Loop",
-            ["steps", loop_out + "go", *carried],
-            [loop_out + "ids", loop_out + "mask", *presents, loop_out + "tokens", loop_out + "logits"],
-            name=loop_out + "Loop",
-            body=body,
-        ),
-        helper.make_node("Squeeze", [loop_out + "tokens", "last_axes"], ["tokens"], name=loop_out + "Tokens"),  # [k, 1, 1] -> [k, 1]
-        helper.make_node(
-            "Slice", [loop_out + "logits", "last_starts", "last_ends", "first_axis"], [loop_out + "last"], name=loop_out + "Last"
-        ),
-        helper.make_node("Squeeze", [loop_out + "last", "first_axis"], ["logits"], name=loop_out + "Logits"),
-    ]
-    nodes += _new_kv_rows(graph)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    graph.initializer.extend(
-        [
-            numpy_helper.from_array(np.array([0], dtype=np.int64), "first_axis"),
-            numpy_helper.from_array(np.array([2], dtype=np.int64), "kv_seq_axis"),
-        ]
-    )
-    graph.input.extend([value("steps", TensorProto.INT64, []), value("stop_ids", TensorProto.INT64, ["stop_count"])])
-    graph.output.insert(0, value("tokens", TensorProto.INT64, ["steps", 1]))
+    graph.node.extend(_new_kv_rows(graph))
+    graph.initializer.append(numpy_helper.from_array(np.array([2], dtype=np.int64), "kv_seq_axis"))
     return model
 
 
-def _topological(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
-    """Nodes in an order where each comes after the nodes it reads from (onnxruntime requires it)."""
-    made = {out for node in nodes for out in node.output if out}  # "" is an omitted optional output
-    done: set[str] = set()
-    ordered: list[onnx.NodeProto] = []
-    pending = list(nodes)
-    while pending:
-        ready = [n for n in pending if all(i not in made or i in done for i in n.input)]
-        if not ready:
-            raise SystemExit("greedy loop: the step graph has a cycle")
-        for node in ready:
-            ordered.append(node)
-            done.update(node.output)
-        pending = [n for n in pending if n not in ready]
-    return ordered
-
-
 def _new_kv_rows(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
-    """Extra outputs new_key_values.N.key/value: the rows this run added to each present.
-
-    onnxruntime-web copies every fetched output out of WASM memory into a new
-    JS array; fetching the presents copies the whole cache per run and
-    leaves it as garbage. The engine fetches these instead and keeps the cache itself
-    (web/src/engine/kv_cache.js).
-    """
+    """Slices of each present from the past length on; adds the outputs to the graph."""
     first_past = next(i.name for i in graph.input if i.name.startswith("past_key_values."))
     p = "/new_kv"
     nodes = [
@@ -576,11 +462,12 @@ def main() -> None:
     out = a.out / "wasm"
     out.mkdir(parents=True, exist_ok=True)
     wasm.ir_version = ONNX_IR_VERSION
-    # step.onnx: the plain decoder step (logits + presents, as onnxruntime-genai's
+    # step.onnx: the standard decoder step (logits + presents, as onnxruntime-genai's
     # builder makes it) on the same weights, for tools that drive their own
-    # loop (the benchmark's peers); the engine loads model.onnx.
+    # loop (the benchmark's peers, the tests' Python references); the engine
+    # loads model.onnx.
     onnx.save(wasm, str(out / "step.onnx"))
-    onnx.save(greedy_loop(wasm), str(out / "model.onnx"))
+    onnx.save(with_new_rows(wasm), str(out / "model.onnx"))
     (out / "weights.q4").write_bytes(packed)
     (out / "layout.json").write_text(json.dumps(layout, indent=1))
 

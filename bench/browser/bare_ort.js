@@ -1,15 +1,16 @@
 // The floor: onnxruntime-web alone on the same graph and weights as ours.
 // Fixed prompt ids (tokenized once, at load, with the engine's tokenizer),
 // greedy argmax, present -> past; nothing else in the loop.
-import * as ort from '/node_modules/onnxruntime-web/dist/ort.all.min.mjs';
 import { loadTokenizer } from '/web/src/engine/tokenizer.js';
 import { argmax, TokenClock } from './harness.js';
 
+let ort;
 let session;
 let promptIds;
 let kvShape;
 
 export async function load(config) {
+  ort = await import(config.ortUrl); // the build the product loads for this engine (browser_decode.py: ort_bundle)
   ort.env.wasm.numThreads = config.threads;
   const tokenizer = loadTokenizer(await (await fetch(config.tokenizerUrl)).text());
   promptIds = tokenizer.encode(config.promptText);

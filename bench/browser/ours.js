@@ -1,15 +1,22 @@
 // Ours: the product's engine (web/src/engine/engine.js) on onnxruntime-web,
 // the model as the bundle ships it (dist/web/models/...: the WASM variant's
 // packed weights unpacked in the page, or the WebGPU variant).
-import * as ort from '/node_modules/onnxruntime-web/dist/ort.all.min.mjs';
 import { TokenClock } from './harness.js';
 
+let ort;
 let engine;
 
 export async function load(config) {
+  ort = await import(config.ortUrl); // the build the product loads for this engine (browser_decode.py: ort_bundle)
   const { loadEngine } = await import(config.engineUrl);
   const started = performance.now();
-  engine = await loadEngine({ ort, ep: config.ep, modelBase: config.modelBase, threads: config.threads, prepack: config.prepack !== false });
+  engine = await loadEngine({
+    ort,
+    ep: config.ep,
+    modelBase: config.modelBase,
+    threads: config.threads,
+    prepack: config.prepack !== false,
+  });
   const info = engine.info || {};
   return {
     load_ms: performance.now() - started,

@@ -17,12 +17,6 @@ import { loadTokenizer } from './tokenizer.js';
 import { DequantizingView, dequantizeAll, freeNow } from './weights.js';
 import { readBody } from '../read_body.js';
 
-// Greedy tokens a WASM model run decodes (build/onnx_variants.py's greedy
-// loop): each run copies the whole KV cache into WASM and goes through the JS
-// API, so fewer runs decode faster (bench/browser_decode.py), while tokens
-// reach the page in bursts of this many (~0.25 s at ~30 tokens/s).
-const DEFAULT_TOKENS_PER_RUN = 8;
-
 /**
  * @typedef {{stage: 'model', file: string, loaded: number, total: number}
  *   | {stage: 'session', status: 'start'|'dequantize'|'ready', loaded?: number, total?: number, ms?: number}} LoadProgress
@@ -50,8 +44,6 @@ const DEFAULT_TOKENS_PER_RUN = 8;
  * @param {string|URL} options.modelBase URL of the model directory (holding manifest.json)
  * @param {number} [options.threads]
  * @param {boolean} [options.prepack] WASM: let onnxruntime repack the weights (the default; false: slower decoding, less memory)
- * @param {number} [options.tokensPerRun] greedy decoding on a graph with the greedy loop (the WASM variant):
- *   the most tokens one model run decodes (default 8; 1: every token is its own run)
  * @param {(event: LoadProgress) => void} [options.onProgress]
  * @param {typeof fetch} [options.fetchImpl]
  * @returns {Promise<Engine>}
@@ -62,15 +54,11 @@ export async function loadEngine({
   modelBase,
   threads,
   prepack = true,
-  tokensPerRun = DEFAULT_TOKENS_PER_RUN,
   onProgress = () => {},
   fetchImpl = (url, init) => globalThis.fetch(url, init),
 }) {
   const started = performance.now();
   if (!ort?.InferenceSession || !ort?.Tensor) throw new EngineError(CODES.ONNX_RUNTIME_MISSING, 'onnxruntime-web is not loaded');
-  if (!(Number.isInteger(tokensPerRun) && tokensPerRun >= 1)) {
-    throw new EngineError(CODES.VAL_MALFORMED, `tokensPerRun must be a whole number >= 1, not ${tokensPerRun}`);
-  }
   const base = new URL(String(modelBase).replace(/\/?$/, '/'), globalThis.location?.href);
   const warnings = [];
   const files = new ModelFiles(base, fetchImpl, onProgress, warnings);
@@ -138,7 +126,7 @@ export async function loadEngine({
     warnings,
   };
   try {
-    return new Engine({ ort, session, tokenizer, manifest, info, tokensPerRun });
+    return new Engine({ ort, session, tokenizer, manifest, info });
   } catch (err) {
     await session.release();
     throw err;
@@ -297,10 +285,9 @@ export class StopMatcher {
 
 export class Engine {
   /**
-   * @param {{ort: any, session: any, tokenizer: import('./tokenizer.js').Tokenizer, manifest: any, info: EngineInfo,
-   *   tokensPerRun?: number}} parts
+   * @param {{ort: any, session: any, tokenizer: import('./tokenizer.js').Tokenizer, manifest: any, info: EngineInfo}} parts
    */
-  constructor({ ort, session, tokenizer, manifest, info, tokensPerRun = DEFAULT_TOKENS_PER_RUN }) {
+  constructor({ ort, session, tokenizer, manifest, info }) {
     this.ort = ort;
     this.session = session;
     this.tokenizer = tokenizer;
@@ -319,11 +306,6 @@ export class Engine {
     // On WASM, keep the cache in the page and fetch only each run's new rows
     // when the graph offers them (see kv_cache.js).
     this.keepsRows = info.ep === 'wasm' && this.pastNames.every((n) => session.outputNames.includes(newRowsName(n)));
-    // A graph with the greedy loop decodes greedy tokens itself, several a
-    // run, and stops at the end-of-answer token.
-    this.greedyLoop = ['steps', 'stop_ids'].every((n) => session.inputNames.includes(n)) && session.outputNames.includes('tokens');
-    this.tokensPerRun = this.greedyLoop ? tokensPerRun : 1;
-    this.stopIds = BigInt64Array.from(this.eos, BigInt);
     // Inputs are built on views of these, never copied per token.
     this.ones = new BigInt64Array(this.contextLength).fill(1n);
     this.positions = BigInt64Array.from({ length: this.contextLength }, (_, i) => BigInt(i));
@@ -341,9 +323,8 @@ export class Engine {
    * sequence. The last chunk has `finishReason`: "stop" (end of answer or a
    * stop sequence), "length" (maxTokens or the context window) or "abort"
    * (the signal fired; checked before and after every model run, so at most
-   * one more run's tokens are computed: one when sampling, up to
-   * `tokensPerRun` when greedy). usage.completionTokens counts the answer's
-   * tokens without the end-of-answer token.
+   * one more token is computed). usage.completionTokens counts sampled tokens
+   * without the end-of-answer token.
    *
    * @param {StreamOptions} options
    * @returns {AsyncGenerator<TokenChunk|FinalChunk>}
@@ -393,45 +374,33 @@ export class Engine {
         };
       };
 
-      // Greedy decoding on the greedy-loop graph takes the graph's own argmax,
-      // several tokens a run after the first (which comes alone: it is the
-      // time to first token); sampling reads the logits, one token a run.
-      const graphPicks = this.greedyLoop && !(temperature > 0);
       let finishReason = 'length';
       let id = -1;
-      run: while (sampled < limit) {
+      for (let step = 0; step < limit; step++) {
         if (signal?.aborted) {
           finishReason = 'abort';
           break;
         }
-        const steps = graphPicks && sampled > 0 ? Math.min(this.tokensPerRun, limit - sampled) : 1;
-        const out = await this.forward(input, pastLength, cache, { steps, logits: !graphPicks });
-        const ids = out.tokens ?? [this.sampler.sample(out.logits, { temperature, topP, random })];
-        pastLength += input.length + ids.length - 1; // the last token is not in the cache yet
-        sampled += ids.length;
+        const logits = await this.forward(input, pastLength, cache);
+        pastLength += input.length;
+        id = this.sampler.sample(logits, { temperature, topP, random });
+        sampled++;
         lastTokenAt = performance.now();
         firstTokenAt ??= lastTokenAt;
         if (signal?.aborted) {
           finishReason = 'abort';
           break;
         }
-        for (id of ids) {
-          // Tokens of a run the reader has not taken yet are dropped at abort.
-          if (signal?.aborted) {
-            finishReason = 'abort';
-            break run;
-          }
-          if (this.eos.has(id)) {
-            finishReason = 'stop';
-            break run;
-          }
-          generated++;
-          const { emit, stopped } = stopper.push(decoder.push(id));
-          if (emit) yield { text: emit, tokenId: id };
-          if (stopped) {
-            yield final('stop');
-            return;
-          }
+        if (this.eos.has(id)) {
+          finishReason = 'stop';
+          break;
+        }
+        generated++;
+        const { emit, stopped } = stopper.push(decoder.push(id));
+        if (emit) yield { text: emit, tokenId: id };
+        if (stopped) {
+          yield final('stop');
+          return;
         }
         this.nextToken[0] = BigInt(id);
         input = this.nextToken;
@@ -452,17 +421,14 @@ export class Engine {
   }
 
   /**
-   * One model run: `input` tokens after `pastLength` cached ones, then on the
-   * greedy-loop graph up to `steps - 1` more greedy ones. Hands the run's
-   * outputs to the cache and returns the decoded tokens (greedy-loop graph;
-   * the last may be an end-of-answer token) and/or the last position's logits.
+   * One model run: `input` tokens after `pastLength` cached ones. Hands the
+   * run's outputs to the cache and returns the last position's logits.
    * @param {BigInt64Array} input
    * @param {number} pastLength
    * @param {PresentCache|RowCache} cache
-   * @param {{steps: number, logits: boolean}} want
-   * @returns {Promise<{tokens: number[]|null, logits: Float32Array|null}>}
+   * @returns {Promise<Float32Array>}
    */
-  async forward(input, pastLength, cache, { steps, logits: wantLogits }) {
+  async forward(input, pastLength, cache) {
     if (this.lost) throw new EngineError(CODES.WEBGPU_DEVICE_LOST, `the GPU device was lost: ${this.lost}`);
     const { Tensor } = this.ort;
     const total = pastLength + input.length;
@@ -472,29 +438,24 @@ export class Engine {
       if (name === 'input_ids') feeds[name] = new Tensor('int64', input, [1, input.length]);
       else if (name === 'attention_mask') feeds[name] = new Tensor('int64', this.ones.subarray(0, total), [1, total]);
       else if (name === 'position_ids') feeds[name] = new Tensor('int64', this.positions.subarray(pastLength, total), [1, input.length]);
-      else if (name === 'steps') feeds[name] = new Tensor('int64', BigInt64Array.of(BigInt(steps)), []);
-      else if (name === 'stop_ids') feeds[name] = new Tensor('int64', this.stopIds, [this.stopIds.length]);
       else if (name in pasts) feeds[name] = pasts[name];
       else throw new EngineError(CODES.ONNX_INVALID_MODEL, `the graph has an input the engine does not know: ${name}`);
     }
-    const fetches = [wantLogits ? 'logits' : 'tokens', ...cache.fetches];
     let out;
     try {
-      out = await this.session.run(feeds, fetches);
+      out = await this.session.run(feeds, ['logits', ...cache.fetches]);
     } catch (err) {
       throw toEngineError(err, 'run', { ep: this.info.ep, context: { pastLength } });
     }
     try {
-      const tokens = wantLogits ? null : Array.from(out.tokens.data, Number);
-      cache.update(out, input.length + (tokens ? tokens.length - 1 : 0));
-      if (!wantLogits) return { tokens, logits: null };
+      cache.update(out, input.length);
       const logits = out.logits;
       const vocab = logits.dims[logits.dims.length - 1];
       // On WebGPU this is the one read-back per token.
       const data = logits.location === 'cpu' ? logits.data : await logits.getData();
       const last = data.subarray(data.length - vocab);
       if (logits.location !== 'cpu') logits.dispose();
-      return { tokens, logits: last };
+      return last;
     } catch (err) {
       throw toEngineError(err, 'run', { ep: this.info.ep });
     }
