@@ -13,7 +13,7 @@ work), one prompt, greedy decoding, in the same run:
 * ``ours_wasm_lean`` / ``ours_wasm_jsep``: the same with weight prepacking off
   / on onnxruntime-web's JSEP build (ort.all), to show what each is worth;
 * ``bare_ort``: onnxruntime-web alone (its WASM-only build, as ours) on the
-  same decoder and the same float32 weights (the variant's step.onnx: the
+  same decoder and the same float32 weights (the build's step.onnx: the
   standard decoder step, as onnxruntime-genai's builder makes it, without the
   extra outputs ours reads; the weights materialized by build/wasm_weights.py
   into .cache/bench-browser/): fixed prompt ids, argmax, present -> past,
@@ -222,16 +222,17 @@ def prepare_assets(model_dir: Path = MODEL_DIR, cache: Path = CACHE, progress: C
     (build/wasm_weights.py), rebuilt when the model's build changes.
     .cache/bench-browser/tjs/<id>/: config, tokenizer and onnx/ (links to the files above).
     """
+    from build.browser_model import step_graph
     from build.wasm_weights import materialize_dir
 
     manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
     wasm = cache / "wasm"
     stamp = wasm / "build_id"
-    build_id = manifest["build_id"]
+    build_id = f"{manifest['build_id']} {manifest['inputs']}"  # inputs: the step graph is not in the build id's files
     if not (stamp.exists() and stamp.read_text().strip() == build_id and (wasm / "model.onnx.data").exists()):
         progress(f"[bench] unpacking the WASM variant's weights to float32 in {wasm.relative_to(ROOT)} …")
         shutil.rmtree(wasm, ignore_errors=True)
-        materialize_dir(model_dir / "wasm", wasm, graph_name="step.onnx")
+        materialize_dir(model_dir / "wasm", wasm, graph=step_graph(model_dir))
         stamp.write_text(build_id + "\n")
     tjs = cache / "tjs" / TJS_MODEL_ID
     (tjs / "onnx").mkdir(parents=True, exist_ok=True)

@@ -51,7 +51,6 @@ SHIPPED: Final = (
     "generation_config.json",
     "chat_template.jinja",
     "wasm/model.onnx",
-    "wasm/step.onnx",
     "wasm/weights.q4",
     "wasm/layout.json",
     "webgpu/model.onnx",
@@ -163,7 +162,6 @@ def install(work: Path, key: str, gguf_sha: str) -> None:
         "variants": {
             "wasm": {
                 "graph": "wasm/model.onnx",
-                "step_graph": "wasm/step.onnx",
                 "external_data_path": "model.onnx.data",
                 "packed": "wasm/weights.q4",
                 "layout": "wasm/layout.json",
@@ -177,10 +175,19 @@ def install(work: Path, key: str, gguf_sha: str) -> None:
     staging.rename(OUT_DIR)
 
 
-def work_dir() -> Path:
+def work_dir(model_dir: Path = OUT_DIR) -> Path:
     """Where the current build keeps its intermediates (float32 GGUF, builder graph)."""
-    manifest = json.loads((OUT_DIR / "manifest.json").read_text())
+    manifest = json.loads((model_dir / "manifest.json").read_text())
     return CACHE / manifest["inputs"]
+
+
+def step_graph(model_dir: Path = OUT_DIR) -> Path:
+    """The WASM variant's standard decoder step (logits + presents, no new_key_values.*), on the same weights.
+
+    Not shipped: it is for tools that drive their own decoding loop (the
+    benchmark's peers, the tests' references in onnxruntime).
+    """
+    return work_dir(model_dir) / "out" / "wasm" / "step.onnx"
 
 
 def main(argv: list[str] | None = None) -> int:

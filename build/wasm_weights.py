@@ -81,10 +81,11 @@ def materialize(layout: dict[str, Any], packed: bytes | np.ndarray) -> bytearray
     return out
 
 
-def materialize_dir(variant_dir: Path, out_dir: Path, data_name: str = "model.onnx.data", graph_name: str = "model.onnx") -> Path:
+def materialize_dir(variant_dir: Path, out_dir: Path, data_name: str = "model.onnx.data", graph: Path | None = None) -> Path:
     """A runnable copy of the variant for onnxruntime in Python, which reads
-    external data from disk: ``out_dir/model.onnx`` (a copy of ``graph_name``:
-    the shipped greedy-loop graph, or ``step.onnx``) + the float32 data file.
+    external data from disk: ``out_dir/model.onnx`` (a copy of ``graph``,
+    default the shipped one; browser_model.step_graph() is the standard
+    decoder step on the same weights) + the float32 data file.
 
     Written outside the web bundle on purpose: the 540 MB file must never be
     served or precached. Returns the graph's path.
@@ -93,11 +94,11 @@ def materialize_dir(variant_dir: Path, out_dir: Path, data_name: str = "model.on
     packed = (variant_dir / "weights.q4").read_bytes()
     layout = json.loads(layout_bytes)
     out_dir.mkdir(parents=True, exist_ok=True)
-    graph = out_dir / "model.onnx"
-    graph.write_bytes((variant_dir / graph_name).read_bytes())
+    copy = out_dir / "model.onnx"
+    copy.write_bytes((graph or variant_dir / "model.onnx").read_bytes())
     target, stamp = out_dir / data_name, out_dir / (data_name + ".source")
     source = hashlib.sha256(layout_bytes + hashlib.sha256(packed).digest()).hexdigest()
     if not (target.exists() and stamp.exists() and stamp.read_text() == source):
         target.write_bytes(materialize(layout, packed))
         stamp.write_text(source)
-    return graph
+    return copy

@@ -22,6 +22,7 @@ from tests.support.servers import ProcessServer
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "build"))
+import browser_model  # noqa: E402
 import wasm_weights  # noqa: E402
 
 MODEL_DIR = REPO / "dist" / "web" / "models" / "smollm2-135m-instruct"
@@ -80,7 +81,9 @@ def python_reference(variant: str, kind: str = "chat", prompt: str = PROMPT, n: 
     from tokenizers import Tokenizer
 
     if variant == "wasm":
-        graph = wasm_weights.materialize_dir(MODEL_DIR / "wasm", REPO / ".cache" / "wasm-fp32-step", graph_name="step.onnx")
+        graph = wasm_weights.materialize_dir(
+            MODEL_DIR / "wasm", REPO / ".cache" / "wasm-fp32-step", graph=browser_model.step_graph(MODEL_DIR)
+        )
     else:
         graph = MODEL_DIR / "webgpu" / "model.onnx"
     tokenizer = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))

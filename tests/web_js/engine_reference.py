@@ -5,9 +5,10 @@ model as built now.
 
 Materialises the float32 external data from weights.q4 + layout.json with the
 numpy reference (make_weights_fixture.dequantize_all), runs the variant's
-step graph (the decoder step the engine's greedy loop runs inside its graph)
-with onnxruntime's CPU provider and a KV-cache loop in Python, and writes
-OUT (default: stdout) as JSON: the graph's, packed file's and float32
+standard decoder step (build/browser_model.step_graph: the shipped graph
+without its new_key_values.* outputs, which the engine reads instead of the
+presents) with onnxruntime's CPU provider and a KV-cache loop in Python, and
+writes OUT (default: stdout) as JSON: the build id, the packed file's and float32
 file's sha256, and per prompt the prompt ids, 16 greedy ids and the margin
 between the best and second-best logit at each step (a near-tie is where two
 runtimes' float rounding may pick differently).
@@ -28,10 +29,12 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(ROOT / "build"))
+from browser_model import step_graph  # noqa: E402
 from make_weights_fixture import dequantize_all  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = ROOT / "dist/web/models/smollm2-135m-instruct"
 STEPS = 16
 
@@ -80,13 +83,13 @@ def greedy(session: ort.InferenceSession, prompt_ids: list[int], steps: int) -> 
 def main() -> None:
     manifest = json.loads((MODEL_DIR / "manifest.json").read_text())
     variant = manifest["variants"]["wasm"]
-    graph = (MODEL_DIR / variant["step_graph"]).read_bytes()
+    step = step_graph(MODEL_DIR)
     packed = (MODEL_DIR / variant["packed"]).read_bytes()
     layout = json.loads((MODEL_DIR / variant["layout"]).read_text())
     data = dequantize_all(packed, layout)
     tok = Tokenizer.from_file(str(MODEL_DIR / manifest["tokenizer"]))
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy(MODEL_DIR / variant["step_graph"], Path(tmp) / "model.onnx")
+        shutil.copy(step, Path(tmp) / "model.onnx")
         (Path(tmp) / variant["external_data_path"]).write_bytes(data)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -108,7 +111,6 @@ def main() -> None:
             )
     fixture = {
         "build_id": manifest["build_id"],
-        "graph_sha256": sha256(graph),
         "packed_sha256": sha256(packed),
         "data_sha256": sha256(data),
         "onnxruntime": ort.__version__,
