@@ -337,10 +337,10 @@ class Watch:
 def ort_bundle(ep: str, vendor: str = "/node_modules/onnxruntime-web/dist/") -> str:
     """The onnxruntime-web build the product loads for an engine (web/src/runtime.js's choice).
 
-    The WASM-only build (ort-wasm-simd-threaded.wasm) when WASM is the engine;
-    the one that also runs WebGPU (ort.all: the JSEP build, whose WASM code is
-    instrumented for async GPU calls and runs the CPU kernels ~10% slower here)
-    only when WebGPU is. transformers.js always loads its asyncify build.
+    The WASM-only build (ort.wasm) when WASM is the engine; the one that also
+    runs WebGPU (ort.all, the JSEP build) only when WebGPU is. Ours and the
+    bare loop run what the product would load; ours_wasm_jsep measures the
+    other build. transformers.js loads its own asyncify build.
     """
     return vendor + ("ort.all.min.mjs" if ep == "webgpu" else "ort.wasm.min.mjs")
 
@@ -1010,7 +1010,7 @@ def _startup_row(name: str, fig: dict[str, Any]) -> str:
 
 
 def _lean_note(res: dict[str, Any], threads: int) -> list[str]:
-    """Where ours' lead comes from: each variation of ours next to the default, at `threads`."""
+    """Where ours' lead comes from, and each variation of ours next to the default, at `threads`."""
 
     def tok_s(rt: str) -> float | None:
         value: float | None = (res["runtimes"].get(rt, {}).get(str(threads)) or {}).get("tok_s")
@@ -1025,17 +1025,20 @@ def _lean_note(res: dict[str, Any], threads: int) -> list[str]:
         return f"{other / ours:.2f}× the default's speed" if other else "not measured in this run"
 
     return [
-        "Ours, the bare loop and transformers.js run the same decoder and weights on onnxruntime-web's kernels. Where ours gets ahead:",
+        "Ours, the bare loop and transformers.js run the same decoder and weights on onnxruntime-web's kernels, so "
+        "the differences come from what each does around them:",
         "",
         "- **new rows only**: ours fetches only each run's new cache rows (`new_key_values.*`, an output the shipped "
         "graph adds to the standard decoder) and keeps the cache in reused buffers (web/src/engine/kv_cache.js); the "
         "bare loop and transformers.js fetch every `present.*`, which onnxruntime-web copies out of WASM memory into "
-        "new JS arrays: the whole KV cache, every token, then garbage.",
-        "- **WASM-only build**: for WASM the product loads onnxruntime-web's WASM-only build (ort.wasm); the bare loop "
-        "does too. Its JSEP build (ort.all, which WebGPU needs; its code is instrumented for asynchronous GPU calls) "
-        f"runs the same kernels slower: ours on it, same run, {share('ours_wasm_jsep')}. transformers.js loads its "
-        "asyncify build (the same kind) for WASM too.",
-        f"- **prepacked weights** (the tab stays within 1.2 GB, bench/browser_memory.py): `prepack: false` {share('ours_wasm_lean')}.",
+        "new JS arrays: the whole KV cache, every token, then garbage. That is all of ours' lead; it is small next "
+        "to the kernels' time, and the VM's noise is of the same size, so the lead over transformers.js moves from "
+        "run to run.",
+        "- **onnxruntime-web build**: for WASM the product loads the WASM-only build (ort.wasm: 14 MB of WASM "
+        "instead of 28); ours on the JSEP build (ort.all, which WebGPU needs; transformers.js loads the same kind) "
+        f"decodes at {share('ours_wasm_jsep')}: the build is not a speed lever.",
+        f"- **prepacked weights** (the tab stays within 1.2 GB, bench/browser_memory.py): `prepack: false` decodes at "
+        f"{share('ours_wasm_lean')}.",
         "",
     ]
 
@@ -1073,8 +1076,9 @@ def doc_section(res: dict[str, Any], command: str, plot_path: Path | None) -> st
         "",
         f"SmolLM2-135M-Instruct decoding in headless Chromium ({v.get('chromium')}), all runtimes in the same browser and the same run: "
         f"ours (the product's engine on onnxruntime-web {v.get('onnxruntime-web')}), "
-        "a bare onnxruntime-web loop on the same graph and weights (fixed prompt ids, argmax, present → past, nothing else), "
-        f"transformers.js {v.get('@huggingface/transformers')} on the same float32 ONNX graph, "
+        "a bare onnxruntime-web loop on the same decoder and weights (the standard decoder step, without the "
+        "`new_key_values.*` outputs ours reads; fixed prompt ids, argmax, present → past, nothing else), "
+        f"transformers.js {v.get('@huggingface/transformers')} on the same standard decoder and weights, "
         f"and wllama {v.get('@wllama/wllama')} on the same Q4_1 GGUF; "
         "WebGPU on SwiftShader (a CPU rasterizer) as a correctness-and-speed point. "
         f"The prompt is the ChatML prompt for “{meth['prompt']}” with the model's default system message; "
