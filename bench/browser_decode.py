@@ -114,7 +114,7 @@ PROMPT = "Write a short story about a robot."
 # The runtimes compared on WASM; the page module each one runs in bench/browser/.
 # Two variations of ours show what its settings are worth:
 # ours_wasm_lean: onnxruntime's weight prepacking off (`prepack: false`: slower,
-#   ~120 MB less peak memory; see web/src/engine/engine.js);
+#   ~100 MB less peak memory; see web/src/engine/engine.js);
 # ours_wasm_jsep: on onnxruntime-web's JSEP build (ort.all), which the product
 #   loads only when WebGPU is planned (see ort_bundle).
 OURS_VARIATIONS = ("ours_wasm_lean", "ours_wasm_jsep")
@@ -1009,7 +1009,7 @@ def _startup_row(name: str, fig: dict[str, Any]) -> str:
     return f"| {name} | " + " | ".join(cells) + f" | {fig.get('runs')} |"
 
 
-def _lean_note(res: dict[str, Any], threads: int) -> list[str]:
+def _lead_note(res: dict[str, Any], threads: int) -> list[str]:
     """Where ours' lead comes from, and each variation of ours next to the default, at `threads`."""
 
     def tok_s(rt: str) -> float | None:
@@ -1103,7 +1103,7 @@ def doc_section(res: dict[str, Any], command: str, plot_path: Path | None) -> st
         f"ours within 10 % of the bare onnxruntime-web loop — {_fmt(vb['ratio'], 3)} "
         f"(paired {_fmt(vb['paired_ratio'], 3)}), {_met(vb['met'])}.",
         "",
-        *_lean_note(res, tg["threads"]),
+        *_lead_note(res, tg["threads"]),
     ]
     if plot_path is not None:
         lines += [f"![decode tok/s and TTFT per runtime]({os.path.relpath(plot_path, DOC.parent)})", ""]

@@ -125,7 +125,6 @@ class OrtRunner:
                 "input_ids": np.array([feed_ids], dtype=np.int64),
                 "attention_mask": np.ones((1, total), dtype=np.int64),
                 **past,
-                **self.loop,
             }
             result = self.session.run(self.outputs, feed)
             rows.append(result[0][0, -1])

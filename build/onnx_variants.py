@@ -368,24 +368,19 @@ def with_new_rows(step: onnx.ModelProto) -> onnx.ModelProto:
     model = onnx.ModelProto()
     model.CopyFrom(step)
     graph = model.graph
-    graph.node.extend(_new_kv_rows(graph))
-    graph.initializer.append(numpy_helper.from_array(np.array([2], dtype=np.int64), "kv_seq_axis"))
-    return model
-
-
-def _new_kv_rows(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
-    """Slices of each present from the past length on; adds the outputs to the graph."""
+    # Each new_key_values.N.* is its present sliced from the past length on.
     first_past = next(i.name for i in graph.input if i.name.startswith("past_key_values."))
     p = "/new_kv"
-    nodes = [
-        helper.make_node("Shape", [first_past], [p + "/past_shape"], name=p + "/Shape", start=2, end=3),
-    ]
+    graph.node.append(helper.make_node("Shape", [first_past], [p + "/past_shape"], name=p + "/Shape", start=2, end=3))
     for out in [o for o in graph.output if o.name.startswith("present.")]:
         name = out.name.replace("present.", "new_key_values.")
-        nodes.append(helper.make_node("Slice", [out.name, p + "/past_shape", "last_ends", "kv_seq_axis"], [name], name=f"{p}/{out.name}"))
+        graph.node.append(
+            helper.make_node("Slice", [out.name, p + "/past_shape", "last_ends", "kv_seq_axis"], [name], name=f"{p}/{out.name}")
+        )
         dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
         graph.output.append(helper.make_tensor_value_info(name, out.type.tensor_type.elem_type, [*dims[:2], "sequence_length", *dims[3:]]))
-    return nodes
+    graph.initializer.append(numpy_helper.from_array(np.array([2], dtype=np.int64), "kv_seq_axis"))
+    return model
 
 
 def _external(name: str, dims: list[int], offset: int, size: int, dtype: int = TensorProto.FLOAT) -> onnx.TensorProto:

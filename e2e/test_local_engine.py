@@ -73,9 +73,9 @@ def chat(
 def python_reference(variant: str, kind: str = "chat", prompt: str = PROMPT, n: int = FIRST_TOKENS) -> str:
     """The first greedy tokens of the same variant in onnxruntime (CPU EP), as text.
 
-    WASM: the variant's step graph, one token a run with the argmax taken
-    here, while the page decodes with the graph's own greedy loop: what the
-    loop decodes is checked against the plain decoder step.
+    WASM: the standard decoder step (browser_model.step_graph), so the
+    engine, which reads the shipped graph's new_key_values.* rows and keeps
+    the cache itself, is checked against the standard decoder.
     """
     import onnxruntime as ort
     from tokenizers import Tokenizer

@@ -1,4 +1,4 @@
-// The floor: onnxruntime-web alone on the same graph and weights as ours.
+// The floor: onnxruntime-web alone on the standard decoder step and the same weights as ours.
 // Fixed prompt ids (tokenized once, at load, with the engine's tokenizer),
 // greedy argmax, present -> past; nothing else in the loop.
 import { loadTokenizer } from '/web/src/engine/tokenizer.js';

@@ -78,7 +78,7 @@ class LazyEngine {
  * @param {number} [options.threads] WASM threads (default: the plan's)
  * @param {object} [options.settings] core settings merged over the generated ones
  * @param {object} [options.probe] a probe result to use instead of probing (tests, demos)
- * @param {boolean} [options.prepack] WASM: false decodes a third slower in ~120 MB less memory (see engine.js)
+ * @param {boolean} [options.prepack] WASM: false decodes a third slower in ~100 MB less memory (see engine.js)
  * @param {string} [options.edgeUrl] an edge server to fall back to (after the local engines)
  * @param {boolean} [options.persist] keep what the router learns in IndexedDB (default true)
  * @param {object} [options.faults] make engines fail mid-answer, e.g. {wasm: {after: 5}} (faults.js; demos and tests)

@@ -96,7 +96,7 @@ export async function loadEngine({
       // frees each original once packed, but WASM memory never shrinks, so the
       // peak holds both for a while: the WASM graph is shaped to keep that
       // within 1.2 GB a tab (build/onnx_variants.py, bench/browser_memory.py).
-      // `prepack: false` saves ~120 MB of peak for the speed.
+      // `prepack: false` saves ~100 MB of peak for the speed.
       ...(ep === 'wasm' && !prepack ? { extra: { session: { disable_prepacking: '1' } } } : {}),
       externalData: [{ path: variant.external_data_path, data: externalData }],
       // Keep outputs on the GPU: the KV cache goes straight back in as the
