@@ -222,6 +222,17 @@ TIMEOUT_DEADLINE = _e(
     blames_backend=False,
 )
 TIMEOUT_IDLE = _e("TIMEOUT", 5, W, "idle_timeout", "An idle connection was closed.", retryable=True, http=504, recovery=R.RETRY)
+TIMEOUT_CLIENT = _e(
+    "TIMEOUT",
+    6,
+    E,
+    "client_timeout",
+    "The client did not send its request in time (edge server: server.header_timeout, server.body_timeout).",
+    retryable=True,
+    http=408,
+    recovery=R.ABORT,
+    blames_backend=False,
+)
 
 # --- MEM ------------------------------------------------------------------
 MEM_OUT_OF_MEMORY = _e("MEM", 1, C, "out_of_memory", "The process ran out of memory.", retryable=False, http=503, recovery=R.SHED)
@@ -324,6 +335,18 @@ RATE_NEAR_LIMIT = _e(
     retryable=False,
     http=200,
     recovery=R.NONE,
+    blames_backend=False,
+)
+
+RATE_TOO_MANY_CONNECTIONS = _e(
+    "RATE",
+    5,
+    E,
+    "too_many_connections",
+    "The server holds as many connections as it allows (server.max_connections); retry later.",
+    retryable=True,
+    http=503,
+    recovery=R.ABORT,
     blames_backend=False,
 )
 

@@ -50,7 +50,9 @@ Values are converted to the field's type: integers, numbers, booleans
 be ``None`` is ignored, as if unset.
 
 Validation is generic: each dataclass field's annotation gives its type,
-and :data:`_RULES` gives its constraints. Every problem raises
+and :data:`_RULES` gives its constraints -- every number a range with an upper
+bound (docs/core.md lists them). A provider's ``options`` are checked against
+:data:`_OPTIONS` for its ``kind``: an option it does not take is refused. Every problem raises
 :class:`~core.errors.ConfigError` whose message starts with the dotted path
 of the field (``retry.max_attempts``) and whose ``context`` carries
 ``field`` and, where there is one, ``value``.
@@ -203,6 +205,14 @@ class ServerConfig:
     # from a browser; empty: no CORS headers at all, so only same-origin pages can
     # read answers.
     cors_origins: tuple[str, ...] = ()
+    # What a client may take of the server (edge_server/protocol.py): seconds for a
+    # request's headers to arrive (from the connection or the previous answer), seconds
+    # for its body, seconds a response may wait on a client that stopped reading, and
+    # connections held at once (one more gets 503 LLM_RATE_005_E and is closed).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    send_timeout: float = 30.0
+    max_connections: int = 1000
 
     def __post_init__(self) -> None:
         _validate_instance(self)
@@ -310,6 +320,8 @@ class Settings:
             raise _parse_error("JSON", exc.msg, exc.lineno, exc.colno) from exc
         except RecursionError:
             raise _parse_error("JSON", "nested too deeply", None, None) from None
+        except ValueError as exc:  # an integer of more than 4300 digits
+            raise _parse_error("JSON", str(exc).split(";")[0], None, None) from None
         return cls.from_dict(data)
 
     @classmethod
@@ -334,6 +346,8 @@ class Settings:
                 if line is None:
                     line, col = text.count("\n") + 1, len(text) - text.rfind("\n")
             raise _parse_error("TOML", msg, line, col) from exc
+        except ValueError as exc:  # an integer of more than 4300 digits
+            raise _parse_error("TOML", str(exc).split(";")[0], None, None) from None
         return cls.from_dict(data)
 
     @classmethod
@@ -468,60 +482,84 @@ class _Rule:
     origins: bool = False  # tuples: each an origin, scheme://host[:port], nothing after it
     required_if: tuple[str, str] | None = None  # (other field, its value) that makes None an error
     ref: str | None = None  # Settings table each name must be a key of
+    options_by: str | None = None  # tables: their keys and values are checked by _OPTIONS[this field's value]
 
 
+# Upper bounds. Every number has one: the values are used as deque lengths, sleep and socket
+# timeouts, and in arithmetic, where a huge one overflows (OverflowError) or never ends.
+_DAY: Final = 86_400.0  # seconds
+_WEEK: Final = 7 * _DAY
+_COUNT: Final = 100_000  # thresholds, sizes and concurrency
+_GROWTH: Final = 100.0  # multipliers
+
+
+def _seconds(*, le: float = _DAY, ge: float | None = None) -> _Rule:
+    """A duration: > 0 (or >= ``ge``), up to ``le``."""
+    return _Rule(gt=None if ge is not None else 0, ge=ge, le=le)
+
+
+def _count(*, ge: int = 1, le: int = _COUNT) -> _Rule:
+    return _Rule(ge=ge, le=le)
+
+
+# Lower bounds only: a number's rule needs an upper bound as well (tests/core/test_config.py checks).
 _POSITIVE: Final = _Rule(gt=0)
 _NON_NEGATIVE: Final = _Rule(ge=0)
 _AT_LEAST_ONE: Final = _Rule(ge=1)
 _FRACTION: Final = _Rule(gt=0, le=1)  # 0 < x <= 1
+_MULTIPLIER: Final = _Rule(ge=1, le=_GROWTH)
 _NAME: Final = _Rule(nonempty=True)
 
 _RULES: Final[dict[type[Any], dict[str, _Rule]]] = {
     RetryConfig: {
-        "max_attempts": _AT_LEAST_ONE,
-        "initial_delay": _NON_NEGATIVE,
-        "max_delay": _Rule(ge_field="initial_delay"),
-        "multiplier": _AT_LEAST_ONE,
-        "deadline": _POSITIVE,
-        "retry_after_cap": _NON_NEGATIVE,
+        "max_attempts": _count(le=1_000),
+        "initial_delay": _seconds(ge=0),
+        "max_delay": _Rule(ge_field="initial_delay", le=_DAY),
+        "multiplier": _MULTIPLIER,
+        "deadline": _seconds(),
+        "retry_after_cap": _seconds(ge=0),
     },
     BreakerConfig: {
-        "failure_threshold": _AT_LEAST_ONE,
-        "window_seconds": _POSITIVE,
-        "min_calls": _AT_LEAST_ONE,
+        "failure_threshold": _count(),
+        "window_seconds": _seconds(),
+        "min_calls": _count(),
         "failure_rate_threshold": _FRACTION,
-        "slow_call_seconds": _POSITIVE,
+        "slow_call_seconds": _seconds(),
         "slow_call_rate_threshold": _FRACTION,
-        "cooldown": _POSITIVE,
-        "cooldown_multiplier": _AT_LEAST_ONE,
-        "max_cooldown": _Rule(ge_field="cooldown"),
-        "half_open_max_calls": _AT_LEAST_ONE,
-        "success_threshold": _AT_LEAST_ONE,
-        "history_size": _AT_LEAST_ONE,
+        "cooldown": _seconds(),
+        "cooldown_multiplier": _MULTIPLIER,
+        "max_cooldown": _Rule(ge_field="cooldown", le=_WEEK),
+        "half_open_max_calls": _count(),
+        "success_threshold": _count(),
+        "history_size": _count(),  # a deque's maxlen per deployment
     },
     HintsConfig: {
-        "blacklist_after": _AT_LEAST_ONE,
-        "reprobe_initial": _POSITIVE,
-        "reprobe_multiplier": _AT_LEAST_ONE,
-        "reprobe_max": _Rule(ge_field="reprobe_initial"),
+        "blacklist_after": _count(),
+        "reprobe_initial": _seconds(le=_WEEK),
+        "reprobe_multiplier": _MULTIPLIER,
+        "reprobe_max": _Rule(ge_field="reprobe_initial", le=_WEEK),
     },
     CacheConfig: {
-        "ttl": _POSITIVE,
-        "max_entries": _AT_LEAST_ONE,
+        "ttl": _seconds(le=_WEEK),
+        "max_entries": _count(le=1_000_000),
     },
     StreamConfig: {
-        "first_token_timeout": _POSITIVE,
-        "stall_timeout": _POSITIVE,
-        "max_restarts": _NON_NEGATIVE,
+        "first_token_timeout": _seconds(),
+        "stall_timeout": _seconds(),
+        "max_restarts": _count(ge=0, le=1_000),
     },
     MonitorConfig: {
-        "health_check_interval": _POSITIVE,
+        "health_check_interval": _seconds(),
         "memory_threshold": _FRACTION,
-        "queue_size": _AT_LEAST_ONE,
-        "max_concurrency": _AT_LEAST_ONE,
+        "queue_size": _count(),
+        "max_concurrency": _count(),
     },
     ServerConfig: {
         "cors_origins": _Rule(unique=True, origins=True),
+        "header_timeout": _Rule(gt=0, le=3600),
+        "body_timeout": _Rule(gt=0, le=3600),
+        "send_timeout": _Rule(gt=0, le=3600),
+        "max_connections": _Rule(ge=1, le=1_000_000),
     },
     LoggingConfig: {
         "level": _Rule(
@@ -535,32 +573,52 @@ _RULES: Final[dict[type[Any], dict[str, _Rule]]] = {
         "kind": _Rule(choices=("llamacpp", "openai", "browser")),
         "base_url": _Rule(http_url=True, required_if=("kind", "openai")),
         "api_key_env": _NAME,
-        "connect_timeout": _POSITIVE,
-        "read_timeout": _POSITIVE,
+        "connect_timeout": _seconds(),
+        "read_timeout": _seconds(),
+        "options": _Rule(options_by="kind"),
     },
     Deployment: {
         "name": _NAME,
         "provider": _Rule(nonempty=True, ref="providers"),
         "model": _NAME,
         "endpoint": _Rule(choices=("chat/completions", "responses", "completions")),
-        "context_window": _POSITIVE,
+        "context_window": _count(le=10_000_000),  # tokens
         "quality": _Rule(ge=0, le=1),
-        "cost_per_1k_tokens": _NON_NEGATIVE,
-        "expected_tokens_per_s": _POSITIVE,
-        "expected_ttft_s": _NON_NEGATIVE,
-        "max_concurrency": _AT_LEAST_ONE,
-        "weight": _POSITIVE,
+        "cost_per_1k_tokens": _Rule(ge=0, le=1_000_000),
+        "expected_tokens_per_s": _Rule(gt=0, le=1_000_000),
+        "expected_ttft_s": _seconds(ge=0),
+        "max_concurrency": _count(),
+        "weight": _Rule(gt=0, le=1_000),
     },
     AliasConfig: {
         "name": _NAME,
         "deployments": _Rule(nonempty=True, unique=True, ref="deployments"),
         "strategy": _NAME,
-        "hedge_after": _POSITIVE,
+        "hedge_after": _seconds(),
         "context_window_fallbacks": _Rule(unique=True, ref="deployments"),
     },
     Settings: {
         "default_strategy": _NAME,
     },
+}
+
+# A provider's ``options``, by its kind: each option's type and rule. Any other option is refused.
+_OPTIONS: Final[dict[str, dict[str, tuple[Any, _Rule]]]] = {
+    # edge_server.llamacpp.LlamaCppBackend's arguments. model_path: the embedded model when
+    # absent; n_ctx: 2048 when absent; n_threads: every CPU when absent or none.
+    "llamacpp": {
+        "model_path": (str, _NAME),
+        "n_ctx": (int, _count(ge=16, le=1_048_576)),
+        "n_threads": (int | None, _count(le=1_024)),
+    },
+    # Read by edge_server.upstream.UpstreamBackend (see its module docstring).
+    "openai": {
+        "include_usage": (bool, _Rule()),
+        "prefill": (str, _Rule(choices=("message", "vllm", "prefix_flag"))),
+        "health_timeout": (float, _seconds(le=3_600)),
+        "max_line_bytes": (int, _count(le=64 * 1024 * 1024)),
+    },
+    "browser": {},  # served by the page: the server reads nothing
 }
 
 # Seed 001's environment variables: (section, field, divisor to seconds).
@@ -717,14 +775,31 @@ def _apply_rule(rule: _Rule, value: Any, path: str) -> Any:
                     raise _err(invalid, path, f"must hold origins like https://app.example.com:8443, or * (got {origin!r})", list(value))
             # Browsers send scheme and host in lower case, and CORS compares origins as strings.
             value = tuple(origin.lower() for origin in value)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if rule.gt is not None and not value > rule.gt:
-            raise _err(invalid, path, f"must be > {rule.gt:g} (got {value!r})", value)
-        if rule.ge is not None and not value >= rule.ge:
-            raise _err(invalid, path, f"must be >= {rule.ge:g} (got {value!r})", value)
-        if rule.le is not None and not value <= rule.le:
-            raise _err(invalid, path, f"must be <= {rule.le:g} (got {value!r})", value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and not _within(rule, value):
+        raise _err(invalid, path, f"must be {_allowed(rule, path)} (got {value!r})", value)
     return value
+
+
+def _within(rule: _Rule, value: float) -> bool:
+    """Whether a number is in the rule's range (NaN never is)."""
+    return (rule.gt is None or value > rule.gt) and (rule.ge is None or value >= rule.ge) and (rule.le is None or value <= rule.le)
+
+
+def _number(x: float) -> str:
+    """A bound as it is written in a document: 100000, 0.5."""
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def _allowed(rule: _Rule, path: str) -> str:
+    """The range a rule allows, e.g. "in [1, 100000]", "in (0, 86400]", "in [retry.initial_delay, 86400]"."""
+    low = f"({_number(rule.gt)}" if rule.gt is not None else f"[{_number(rule.ge)}" if rule.ge is not None else ""
+    if not low and rule.ge_field is not None:
+        low = f"[{_join(path.rpartition('.')[0], rule.ge_field)}"
+    if rule.le is None:
+        return f"{'>' if low.startswith('(') else '>='} {low[1:]}"
+    if not low:
+        return f"<= {_number(rule.le)}"
+    return f"in {low}, {_number(rule.le)}]"
 
 
 def _http_url(value: str) -> SplitResult | None:
@@ -774,6 +849,21 @@ def _check_fields(cls: type[Any], values: Mapping[str, Any], path: str) -> dict[
             other_name, other_value = rule.required_if
             if out[other_name] == other_value:
                 raise _err(catalogue.CONFIG_MISSING_FIELD, where, f"is required when {other_name} is {other_value!r}")
+        if rule.options_by is not None and value is not None:
+            out[name] = _check_options(_OPTIONS.get(out[rule.options_by], {}), value, where)
+    return out
+
+
+def _check_options(schema: Mapping[str, tuple[Any, _Rule]], options: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """A table of options (a provider's ``options``) checked against ``schema``: no unknown
+    key, each value of its type and within its rule. Returns a new dict of the converted values."""
+    _reject_unknown(options, list(schema), path)
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        tp, rule = schema[key]
+        where = _join(path, key)
+        checked = _coerce(tp, value, where)
+        out[key] = checked if checked is None else _apply_rule(rule, checked, where)
     return out
 
 
@@ -827,7 +917,10 @@ def _reject_unknown(data: Mapping[Any, Any], known: list[str], path: str, env: s
             continue
         name = str(key)
         close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {_join(path, close[0])!r}?" if close else f"; expected one of {', '.join(known)}"
+        if close:
+            hint = f"; did you mean {_join(path, close[0])!r}?"
+        else:
+            hint = f"; expected one of {', '.join(known)}" if known else "; no field is accepted here"
         source = f" (from {env})" if env else ""
         context: dict[str, Any] = {"suggestion": close[0] if close else None}
         if env:
@@ -877,6 +970,8 @@ def _env_value(cls: type[Any], name: str, raw: str, path: str, var: str, divisor
     text = raw.strip()
     if not text or (optional and text.lower() == "none"):
         return None if optional else _UNSET
+    shown = repr(raw) if len(raw) <= 40 else repr(raw[:40]) + "..."
+    number: float | None = None
     try:
         if inner is bool:
             if text.lower() in _TRUE:
@@ -885,17 +980,26 @@ def _env_value(cls: type[Any], name: str, raw: str, path: str, var: str, divisor
                 return False
             raise ValueError(text)
         if inner is int:
-            return int(text)
-        if inner is float:
-            number = float(text)
-            return number / divisor if divisor else number
-        if inner is str:
+            number = int(text)  # ValueError past 4300 digits too
+        elif inner is float:
+            number = float(text) / (divisor or 1.0)
+        elif inner is str:
             return text
-        if get_origin(inner) is tuple:
+        elif get_origin(inner) is tuple:
             return tuple(part.strip() for part in text.split(",") if part.strip())
     except ValueError:
         pass
-    raise _err(catalogue.CONFIG_INVALID, path, f"{var}={raw!r} is not {_describe(inner)}", raw, env=var)
+    if number is None:
+        raise _err(catalogue.CONFIG_INVALID, path, f"{var}={shown} is not {_describe(inner)}", raw, env=var)
+    # The range here, so that the error names the variable (the section checks it again).
+    rule = _RULES.get(cls, {}).get(name)
+    if rule is not None:
+        try:
+            _apply_rule(rule, number, path)
+        except ConfigError:
+            seconds = f" ({number:g} seconds)" if divisor else ""
+            raise _err(catalogue.CONFIG_INVALID, path, f"{var}={shown}{seconds} must be {_allowed(rule, path)}", raw, env=var) from None
+    return number
 
 
 def _plain(value: Any) -> Any:

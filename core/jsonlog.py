@@ -44,9 +44,10 @@ import logging
 import math
 import re
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import IO, Any, Final
 
@@ -55,6 +56,7 @@ from .errors import LLMError
 __all__ = [
     "REDACTED",
     "JsonFormatter",
+    "RepeatFilter",
     "StructuredLogger",
     "bind",
     "clear_context",
@@ -82,14 +84,21 @@ _SECRET_KEY = re.compile(
     re.VERBOSE,
 )
 
+# Every pattern below runs on text a client controls (paths, methods, headers reach the
+# access log), so each must stay linear in the length of its input: a match may only
+# start where a scan from an earlier start could not have passed (the look-behinds
+# that pin a start to the beginning of a run), and a branch that has consumed
+# unbounded text never fails afterwards (an unterminated quoted value is redacted to
+# the end of its line). tests/core/test_jsonlog.py checks this on adversarial input.
+
 # key: value / key=value in free text, optionally quoted (JSON, Python reprs, headers, query strings).
 _KEY_VALUE = re.compile(
     r"""
-    (?P<key>[\w-]*?(?:x[-_]api[-_]key|api[-_]?key|apikey|authorization|password|passwd|secret|(?<![a-z])token))
+    (?P<key>(?<![\w-])[\w-]*?(?:x[-_]api[-_]key|api[-_]?key|apikey|authorization|password|passwd|secret|(?<![a-z])token))
     (?P<kq>["']?)
     (?P<sep>[ \t]*[:=][ \t]*)
     (?:
-        (?P<q>["'])(?P<qval>(?:\\.|(?!(?P=q)).)*)(?P=q)
+        (?P<q>["'])(?P<qval>(?:\\.|(?!(?P=q)).)*)(?:(?P=q)|(?=\n)|\Z)
       | (?!(?:(?:bearer|basic|token)[ \t]+)?\[REDACTED\])
         (?P<val>(?:(?:bearer|basic|token)[ \t]+)?[^\s"',;&)}\]]+)
     )
@@ -104,11 +113,11 @@ _TOKEN_SHAPES = re.compile(
     | \bgh[pousr]_[A-Za-z0-9]{20,}                 # GitHub
     | \bAIza[0-9A-Za-z_\-]{30,}                    # Google
     | \bxox[abprs]-[A-Za-z0-9\-]{10,}              # Slack
-    | \beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+   # JWT
+    | (?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+   # JWT
     """,
     re.VERBOSE,
 )
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]+:)([^@\s/]+)(@)")
+_URL_PASSWORD = re.compile(r"((?<![a-zA-Z0-9+.\-])[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]{1,256}:)([^@\s/]{1,256})(@)")
 _QUERY_SECRET = re.compile(r"([?&](?:key|sig|signature|auth|code)=)[^&\s#\"']+", re.IGNORECASE)
 
 
@@ -367,14 +376,60 @@ def get_logger(name: str) -> StructuredLogger:
     return found
 
 
+class RepeatFilter(logging.Filter):
+    """Lets through at most ``burst`` records of one kind every ``period`` seconds.
+
+    A kind is a logger, a level, a message (before ``%`` formatting) and an error code:
+    a failure that repeats thousands of times a second (a client flood, the process
+    out of file descriptors) is logged a few times, not thousands. The first record
+    of a kind let through after some were held back says how many: ``suppressed``.
+    """
+
+    def __init__(self, burst: int = 5, period: float = 10.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.burst = burst
+        self.period = period
+        self._clock = clock
+        self._lock = threading.Lock()  # records come from worker threads too (llama.cpp's log hook)
+        # kind -> [window start, records let through in it, records held back since the last one let through]
+        self._kinds: dict[tuple[Any, ...], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        payload = getattr(record, _PAYLOAD, None) or {}
+        error = payload.get("error")
+        code = payload.get("error_code") or (error.code if isinstance(error, LLMError) else None)
+        kind = (record.name, record.levelno, str(record.msg), code)
+        now = self._clock()
+        with self._lock:
+            state = self._kinds.get(kind)
+            if state is None:
+                if len(self._kinds) >= 4096:  # many kinds, each rare: forget the oldest half
+                    for old in list(self._kinds)[:2048]:
+                        del self._kinds[old]
+                state = self._kinds[kind] = [now, 0, 0]
+            if now - state[0] >= self.period:
+                state[0], state[1] = now, 0
+            if state[1] >= self.burst:
+                state[2] += 1
+                return False
+            state[1] += 1
+            held, state[2] = int(state[2]), 0
+        if held:
+            record.suppressed = held
+        return True
+
+
 class _JsonHandler(logging.StreamHandler[IO[str]]):
     """The handler :func:`configure_logging` installs (so it can find and replace it)."""
 
 
-def configure_logging(level: int | str = "INFO", stream: IO[str] | None = None, *, logger: str | None = None) -> logging.Handler:
+def configure_logging(
+    level: int | str = "INFO", stream: IO[str] | None = None, *, logger: str | None = None, limit_repeats: bool = True
+) -> logging.Handler:
     """Send ``logger`` (the root logger by default) to ``stream`` as JSON lines at ``level``.
 
-    Calling it again replaces the handler it installed before.
+    With ``limit_repeats`` a :class:`RepeatFilter` keeps a repeating failure from
+    flooding the stream. Calling it again replaces the handler it installed before.
     """
     target = logging.getLogger(logger)
     for handler in list(target.handlers):
@@ -382,6 +437,8 @@ def configure_logging(level: int | str = "INFO", stream: IO[str] | None = None, 
             target.removeHandler(handler)
     handler = _JsonHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter())
+    if limit_repeats:
+        handler.addFilter(RepeatFilter())
     target.addHandler(handler)
     target.setLevel(level.upper() if isinstance(level, str) else level)
     return handler

@@ -14,14 +14,14 @@ import contextlib
 import hmac
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +35,7 @@ from core.types import ChatRequest, Delta, Done, Restart, StreamEvent, Switch
 
 from . import openai_format as fmt
 from .admission import Admission
+from .answer import admit
 from .openapi import openapi_document
 from .validation import MAX_BODY_BYTES, parse_body, parse_chat, parse_completion, parse_responses
 from .web import WebBundle
@@ -65,6 +66,7 @@ class EdgeState:
     ending: bool = False
     streams: set[asyncio.Task[Any]] = field(default_factory=set)
     loop: asyncio.AbstractEventLoop | None = None
+    connections: Any = None  # edge_server.protocol.ConnectionStats, when served by protocol.uvicorn_config
 
     def begin_drain(self) -> None:
         """Called from the signal handler (any thread)."""
@@ -98,16 +100,25 @@ def error_response(err: LLMError, request_id: str = "", extra: dict[str, Any] | 
 
 
 async def _read_body(request: Request) -> bytes:
+    """The request body, within MAX_BODY_BYTES and server.body_timeout (LLM_VAL_006, LLM_TIMEOUT_006)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise catalogue.VAL_TOO_LARGE.error(f"request body is {declared} bytes; the limit is {MAX_BODY_BYTES}", limit=MAX_BODY_BYTES)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise catalogue.VAL_TOO_LARGE.error(f"request body is over {MAX_BODY_BYTES} bytes", limit=MAX_BODY_BYTES)
-        chunks.append(chunk)
+    timeout = _state(request).router.settings.server.body_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise catalogue.VAL_TOO_LARGE.error(f"request body is over {MAX_BODY_BYTES} bytes", limit=MAX_BODY_BYTES)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise catalogue.TIMEOUT_CLIENT.error(f"the request body did not arrive within {timeout:g} s", timeout=timeout) from None
+    except ClientDisconnect:
+        # The client left mid-upload: nobody is there to answer, and nothing went wrong here.
+        raise catalogue.CORE_CANCELLED.error("the client went away while sending the request body") from None
     return b"".join(chunks)
 
 
@@ -141,40 +152,12 @@ def _x_llm(ev: StreamEvent) -> dict[str, Any]:
     return out
 
 
-async def _start(state: EdgeState, creq: ChatRequest) -> tuple[AsyncIterator[StreamEvent], StreamEvent, float]:
-    """Admit the request and wait for its first event, so that a request that fails
-    before any text gets a real HTTP error status instead of a 200 stream."""
-    await state.admission.acquire()
-    started = time.monotonic()
-    events = state.router.stream(creq)
-    try:
-        first = await events.__anext__()
-    except BaseException:
-        state.admission.release(time.monotonic() - started)
-        await events.aclose()  # type: ignore[attr-defined]
-        raise
-    return events, first, started
-
-
-async def _events(
-    state: EdgeState, events: AsyncIterator[StreamEvent], first: StreamEvent, started: float
-) -> AsyncGenerator[StreamEvent, None]:
-    """All events of an admitted request; the admission slot is freed when it ends or the client leaves."""
-    try:
-        yield first
-        async for ev in events:
-            yield ev
-    finally:
-        state.admission.release(time.monotonic() - started)
-        await events.aclose()  # type: ignore[attr-defined]
-
-
 async def _complete(state: EdgeState, creq: ChatRequest) -> tuple[str, Done, list[dict[str, Any]]]:
-    events, first, started = await _start(state, creq)
+    answer = await admit(state.router, state.admission, creq)
     parts: list[str] = []
     notes: list[dict[str, Any]] = []
-    async with contextlib.aclosing(_events(state, events, first, started)) as stream:  # frees the slot at once
-        async for ev in stream:
+    try:
+        async for ev in answer:
             if isinstance(ev, Delta):
                 parts.append(ev.text)
             elif isinstance(ev, Restart):
@@ -184,6 +167,8 @@ async def _complete(state: EdgeState, creq: ChatRequest) -> tuple[str, Done, lis
                 notes.append(_x_llm(ev))
             elif isinstance(ev, Done):
                 return "".join(parts), ev, notes
+    finally:
+        await answer.aclose()
     raise catalogue.CORE_INTERNAL.error("the answer ended without its end event")
 
 
@@ -247,13 +232,13 @@ async def _serve_openai(request: Request, creq: ChatRequest, stream: bool, shape
         x = _x_llm(done) | ({"events": notes} if notes else {})
         return JSONResponse(shapes.whole(text, done.finish_reason, done.usage, x), headers={"X-LLM-Deployment": done.deployment})
 
-    events, first, started = await _unless_gone(request, _start(state, creq))
+    answer = await _unless_gone(request, admit(state.router, state.admission, creq))
 
     async def body() -> AsyncIterator[bytes]:
         leading = True
         deployment = ""
         try:
-            async for ev in _events(state, events, first, started):
+            async for ev in answer:
                 if isinstance(ev, Delta):
                     x = None
                     if ev.deployment != deployment:
@@ -276,6 +261,8 @@ async def _serve_openai(request: Request, creq: ChatRequest, stream: bool, shape
             err = classify(exc)
             _log.error("stream failed", error=err, request_id=rid)
             yield fmt.sse(fmt.error_body(err, rid))
+        finally:
+            await answer.aclose()
 
     def ending() -> list[bytes]:
         return [fmt.sse(fmt.error_body(catalogue.CORE_SHUTTING_DOWN.error(), rid)), b"data: [DONE]\n\n"]
@@ -317,7 +304,7 @@ async def responses(request: Request) -> Response:
         x = _x_llm(done) | ({"events": notes} if notes else {})
         return JSONResponse(fmt.response_object(resp_id, creq.model, text, "completed", done.usage, x))
 
-    events, first, started = await _unless_gone(request, _start(state, creq))
+    answer = await _unless_gone(request, admit(state.router, state.admission, creq))
 
     async def body() -> AsyncIterator[bytes]:
         seq = 0
@@ -330,7 +317,7 @@ async def responses(request: Request) -> Response:
         parts: list[str] = []
         yield event("response.created", {"response": fmt.response_object(resp_id, creq.model, "", "in_progress", None, {})})
         try:
-            async for ev in _events(state, events, first, started):
+            async for ev in answer:
                 if isinstance(ev, Delta):
                     parts.append(ev.text)
                     yield event(
@@ -357,6 +344,8 @@ async def responses(request: Request) -> Response:
             err = classify(exc)
             _log.error("stream failed", error=err, request_id=rid)
             yield event("error", fmt.error_body(err, rid))
+        finally:
+            await answer.aclose()
 
     def ending() -> list[bytes]:
         return [fmt.sse({"type": "error", **fmt.error_body(catalogue.CORE_SHUTTING_DOWN.error(), rid)}, event="error")]
@@ -401,6 +390,7 @@ def status_payload(state: EdgeState) -> dict[str, Any]:
             "rejected": state.admission.rejected,
         },
         "monitor": state.monitor.summary() if state.monitor is not None else None,
+        "connections": state.connections.as_dict() if state.connections is not None else None,
         **router_status,
     }
 
@@ -511,6 +501,13 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+def _clip(value: object, limit: int) -> object:
+    """A client-sent string cut to ``limit`` characters for the log, saying how long it was."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]}…[{len(value)} chars]"
+    return value
+
+
 class RequestContext:
     """Request ids, JSON access logs, and the last line of defence: no stack trace ever reaches a client."""
 
@@ -538,15 +535,15 @@ class RequestContext:
                 await self.app(scope, receive, send_with_id)
             except Exception as exc:
                 err = classify(exc)
-                _log.error("unhandled error", error=err, path=scope.get("path"))
+                _log.error("unhandled error", error=err, path=_clip(scope.get("path"), 2048))
                 if status == 0:
                     response = error_response(err, rid)
                     await response(scope, receive, send_with_id)
             finally:
                 _access.info(
                     "request",
-                    method=scope.get("method"),
-                    path=scope.get("path"),
+                    method=_clip(scope.get("method"), 32),
+                    path=_clip(scope.get("path"), 2048),
                     status=status,
                     duration_ms=round((time.monotonic() - started) * 1000, 2),
                 )
@@ -592,7 +589,9 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     spec = catalogue.VAL_UNSUPPORTED if code == 405 else catalogue.MODEL_NOT_FOUND
     what = "method not allowed" if code == 405 else f"no such endpoint: {request.url.path}"
     err = spec.error(what, path=request.url.path)
-    return JSONResponse(fmt.error_body(err, _rid(request)), status_code=code)
+    # A 405 carries the Allow header (RFC 9110 requires it): keep the exception's headers.
+    headers = getattr(exc, "headers", None)
+    return JSONResponse(fmt.error_body(err, _rid(request)), status_code=code, headers=headers)
 
 
 def create_app(state: EdgeState) -> Starlette:

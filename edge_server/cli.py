@@ -139,8 +139,7 @@ def _ensure_default_model() -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from .protocol import uvicorn_config
     from .server import make_app
 
     if args.config is None:
@@ -151,7 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {err.code}: {err.message}", file=sys.stderr)
         return 2
     print(f"llm-runner-router: serving on http://{args.host}:{args.port}  (OpenAI API at /v1, status at /api/status)", flush=True)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    config = uvicorn_config(app, host=args.host, port=args.port, timeout_graceful_shutdown=10)
     _DrainingServer(config, app.state.edge).run()
     return 0
 

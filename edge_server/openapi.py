@@ -4,7 +4,10 @@ Written by hand, from the same limits the validation uses (validation.py), so
 that what it says a request may hold is what the server accepts: the fuzz
 tests generate requests from this document and check the server's answers
 against it. Fields the server ignores are allowed (``additionalProperties``),
-as OpenAI clients send many.
+as OpenAI clients send many. Fields it refuses unless they ask for nothing more
+than the default (validation._UNHONOURED*: ``echo``, ``best_of``,
+``response_format``...) are described, when at all, with the accepted values
+only, so that nothing described as valid is refused.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ _SAMPLING: dict[str, Any] = {
         ]
     },
     "n": {"type": "integer", "enum": [1], "description": "only 1 is supported"},
+    "response_format": _ref("TextFormat"),
     "stream": {"type": "boolean"},
     "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
 }
@@ -56,6 +60,12 @@ _MODEL = {"type": "string", "maxLength": 256, "pattern": r"\S", "description": "
 _TEXT = {"type": "string", "pattern": r"\S", "description": "not only white space"}
 
 _SCHEMAS: dict[str, Any] = {
+    "TextFormat": {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"type": "string", "enum": ["text"]}},
+        "description": "only plain text is supported",
+    },
     "TextPart": {
         "type": "object",
         "required": ["type", "text"],
@@ -102,6 +112,9 @@ _SCHEMAS: dict[str, Any] = {
                 ]
             },
             "max_tokens": _MAX_TOKENS,
+            "echo": {"type": "boolean", "enum": [False], "description": "only false is supported"},
+            "best_of": {"type": "integer", "enum": [1], "description": "only 1 is supported"},
+            "suffix": {"type": "string", "enum": [""], "description": "only empty is supported"},
             **_SAMPLING,
         },
     },
@@ -113,6 +126,7 @@ _SCHEMAS: dict[str, Any] = {
             "input": {"oneOf": [{**_TEXT, "maxLength": MAX_PROMPT_CHARS}, _ref("Messages")]},
             "instructions": {"type": "string"},
             "max_output_tokens": _MAX_TOKENS,
+            "text": {"type": "object", "properties": {"format": _ref("TextFormat")}},
             **_SAMPLING,
         },
     },

@@ -30,6 +30,7 @@ _log = jsonlog.get_logger("edge_server.server")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_N_CTX = 2048
 
 
 def models_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -40,7 +41,7 @@ def data_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(environ.get("LLM_ROUTER_DATA_DIR") or REPO_ROOT / "data")
 
 
-def default_settings(model_path: Path | None = None, n_ctx: int = 2048) -> dict[str, Any]:
+def default_settings(model_path: Path | None = None, n_ctx: int = DEFAULT_N_CTX) -> dict[str, Any]:
     path = model_path or models_dir() / DEFAULT_MODEL_FILE
     return {
         "providers": {"local": {"kind": "llamacpp", "options": {"model_path": str(path), "n_ctx": n_ctx}}},
@@ -80,9 +81,11 @@ def _build_backends(settings: Settings) -> dict[str, Any]:
         if provider.kind == "llamacpp":
             from .llamacpp import LlamaCppBackend  # llama-cpp-python is heavy: imported only when used
 
+            # Checked when the settings were loaded (core.config._OPTIONS): model_path a
+            # non-empty string, n_ctx an int in [16, 1048576], n_threads an int in [1, 1024] or None.
             opts = provider.options
             path = opts.get("model_path") or str(models_dir() / DEFAULT_MODEL_FILE)
-            backends[name] = LlamaCppBackend(path, n_ctx=int(opts.get("n_ctx", 2048)), n_threads=opts.get("n_threads"))
+            backends[name] = LlamaCppBackend(path, n_ctx=opts.get("n_ctx", DEFAULT_N_CTX), n_threads=opts.get("n_threads"))
         elif provider.kind == "openai":
             from .upstream import UpstreamBackend
 

@@ -3,16 +3,27 @@
 Every problem is an LLM_VAL_* error that names the field (``context["field"]``,
 shown as ``error.param``), so a client learns exactly what to fix. Fields
 this server does not know are ignored, as OpenAI clients send many; fields
-it knows but cannot honour (``n > 1``, tools) are refused, not silently
-dropped. Written by hand rather than with a schema library: the rules are
-few, and the error codes and messages are this product's own.
+it knows but cannot honour are refused (LLM_VAL_007_E), not silently
+dropped, whenever they ask for more than the default: ``n > 1``, tools and
+``tool_choice`` other than "none"/"auto", ``function_call``, ``logprobs``,
+``top_logprobs``, ``logit_bias``, ``response_format`` other than text,
+``modalities`` other than ["text"], ``audio``, ``prediction``,
+``web_search_options``, ``reasoning_effort``, ``verbosity``; on
+/v1/completions ``echo``, a non-empty ``suffix``, ``best_of > 1``; on
+/v1/responses ``previous_response_id`` and ``conversation`` (no response is
+kept), ``prompt``, ``background``, ``include``, ``reasoning``, ``truncation``
+"auto" and ``text.format`` other than text (the table ``_UNHONOURED*``).
+Fields that do not change the answer (``user``, ``metadata``, ``store``,
+``service_tier``, ``stream_options``, ``parallel_tool_calls``...) are accepted.
+Written by hand rather than with a schema library: the rules are few, and
+the error codes and messages are this product's own.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from core import catalogue
@@ -160,10 +171,89 @@ def _sampling(data: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> di
     n = _number(data, "n", 1, 128, integer=True)
     if n not in (None, 1):
         raise _err(catalogue.VAL_UNSUPPORTED, "n", "only n = 1 is supported", n)
-    for unsupported in ("tools", "functions", "tool_choice", "logprobs", "audio"):
-        if data.get(unsupported):
-            raise _err(catalogue.VAL_UNSUPPORTED, unsupported, "is not supported by this server")
+    _refuse_unhonoured(data, _UNHONOURED)
     return params
+
+
+def _nothing(value: Any) -> bool:
+    """null, or an empty string, array or object: asks for nothing."""
+    return value is None or (isinstance(value, (str, list, dict)) and not value)
+
+
+def _only(*allowed: Any) -> Callable[[Any], bool]:
+    """null or one of ``allowed`` (a boolean is no number here: ``best_of: true`` is not 1)."""
+    return lambda value: value is None or any(value == a and isinstance(value, bool) == isinstance(a, bool) for a in allowed)
+
+
+def _plain_text(value: Any) -> bool:
+    """A format that asks for plain text: what this server answers with anyway."""
+    return value is None or (isinstance(value, dict) and value.get("type") == "text")
+
+
+def _no_reasoning(value: Any) -> bool:
+    return _nothing(value) or (
+        isinstance(value, dict)
+        and _only("none")(value.get("effort"))
+        and value.get("summary") is None
+        and value.get("generate_summary") is None
+    )
+
+
+# Fields of OpenAI's request bodies that would change the answer and that this server does
+# not honour: each is refused (LLM_VAL_007_E, naming it) unless absent, null, or the value
+# that asks for no more than what the server does anyway (the API's default).
+# name -> (accepts the value?, what is supported).
+_Rules = dict[str, tuple[Callable[[Any], bool], str]]
+_UNHONOURED: _Rules = {  # chat completions (and the same fields sent to the other two endpoints)
+    "tools": (_nothing, "tools are not supported by this server"),
+    "functions": (_nothing, "functions are not supported by this server"),
+    "tool_choice": (_only("none", "auto"), 'only "none" or "auto" (no tools) is supported'),
+    "function_call": (_only("none", "auto"), 'only "none" or "auto" (no functions) is supported'),
+    "logprobs": (_only(False), "log probabilities are not supported by this server"),
+    "top_logprobs": (_only(0), "log probabilities are not supported by this server"),
+    "logit_bias": (_nothing, "token biases are not supported by this server"),
+    "response_format": (_plain_text, 'only {"type": "text"} is supported'),
+    "modalities": (_only(["text"]), 'only ["text"] is supported'),
+    "audio": (_nothing, "audio output is not supported by this server"),
+    "prediction": (_nothing, "predicted outputs are not supported by this server"),
+    "web_search_options": (_nothing, "web search is not supported by this server"),
+    "reasoning_effort": (_only("none"), 'only "none" is supported (the models here do not reason)'),
+    "verbosity": (_only("medium"), 'only "medium" is supported'),
+}
+_UNHONOURED_COMPLETION: _Rules = {
+    "echo": (_only(False), "only false is supported (the answer never repeats the prompt)"),
+    "suffix": (_nothing, "text after the completion is not supported by this server"),
+    "best_of": (_only(1), "only best_of = 1 is supported"),
+}
+_UNHONOURED_RESPONSES: _Rules = {
+    "previous_response_id": (_nothing, "this server keeps no responses: send the whole conversation in input"),
+    "conversation": (_nothing, "this server keeps no conversations: send the whole conversation in input"),
+    "prompt": (_nothing, "stored prompt templates are not supported by this server"),
+    "background": (_only(False), "only false is supported (every response is answered at once)"),
+    "include": (_nothing, "no extra output can be included by this server"),
+    "reasoning": (_no_reasoning, 'only effort "none", without a summary, is supported (the models here do not reason)'),
+    "truncation": (_only("disabled"), 'only "disabled" is supported'),
+}
+
+
+def _refuse_unhonoured(data: Mapping[str, Any], rules: _Rules) -> None:
+    for name, (accepts, supported) in rules.items():
+        value = data.get(name)
+        if not accepts(value):
+            raise _err(catalogue.VAL_UNSUPPORTED, name, supported, value)
+
+
+def _text_options(data: Mapping[str, Any]) -> None:
+    """The Responses API's ``text`` object: only plain text at the default verbosity."""
+    text = data.get("text")
+    if text is None:
+        return
+    if not isinstance(text, dict):
+        raise _err(catalogue.VAL_WRONG_TYPE, "text", "must be an object", text)
+    if not _plain_text(text.get("format")):
+        raise _err(catalogue.VAL_UNSUPPORTED, "text.format", 'only {"type": "text"} is supported', text.get("format"))
+    if not _only("medium")(text.get("verbosity")):
+        raise _err(catalogue.VAL_UNSUPPORTED, "text.verbosity", 'only "medium" is supported', text.get("verbosity"))
 
 
 def _stream(data: Mapping[str, Any]) -> bool:
@@ -213,6 +303,7 @@ def parse_completion(data: Mapping[str, Any], request_id: str = "") -> tuple[Cha
     if len(prompt) > MAX_PROMPT_CHARS:
         raise catalogue.VAL_TOO_LARGE.error(f"prompt: longer than {MAX_PROMPT_CHARS} characters", field="prompt")
     params = _sampling(data, ("max_tokens",))
+    _refuse_unhonoured(data, _UNHONOURED_COMPLETION)
     return ChatRequest(model, [Message("user", prompt)], params, request_id, kind="text"), _stream(data)
 
 
@@ -237,4 +328,6 @@ def parse_responses(data: Mapping[str, Any], request_id: str = "") -> tuple[Chat
         field = "input" if len(instructions or "") <= MAX_PROMPT_CHARS else "instructions"
         raise catalogue.VAL_TOO_LARGE.error(f"{field}: the prompt is longer than {MAX_PROMPT_CHARS} characters", field=field)
     params = _sampling(data, ("max_output_tokens",))
+    _refuse_unhonoured(data, _UNHONOURED_RESPONSES)
+    _text_options(data)
     return ChatRequest(model, messages, params, request_id), _stream(data)

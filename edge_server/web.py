@@ -7,7 +7,9 @@ threads need (COOP same-origin + COEP require-corp), CORP same-origin, a MIME
 type browsers accept for modules and streaming WASM compilation, and
 ``Cache-Control: no-cache`` (the files are not content-hashed; ETag and
 Last-Modified make revalidation cheap; the service worker versions its cache
-by build.json). Range requests work (Starlette's FileResponse).
+by build.json). Range requests work (Starlette's FileResponse). No dotfile is
+served (``/.env``, ``/.git/config``: any path segment starting with "."), and a
+file that cannot be looked up (a symlink loop) is the coded 404, not a 500.
 
 The directory is ``LLM_ROUTER_WEB_DIR`` or <repo>/dist/web. When it does not
 exist, ``/`` answers with a short page saying to run ``make web``.
@@ -85,8 +87,28 @@ def _is_api(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in API_PREFIXES)
 
 
+def _hidden(path: str) -> bool:
+    """Whether a relative path has a segment that starts with "." (``.env``, ``.git/config``, ``..``)."""
+    return any(part.startswith(".") and part != "." for part in path.replace("\\", "/").split("/"))
+
+
 class _Files(StaticFiles):
-    """StaticFiles with our MIME types (its own guess is the platform's)."""
+    """StaticFiles with our MIME types (its own guess is the platform's), that serves no
+    dotfile (a segment starting with ".", asked for or reached through a symlink) and
+    answers every failure to look a file up (a symlink loop, a name too long, no
+    permission: any OSError) with the coded 404, never a 500."""
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if _hidden(path):
+            raise HTTPException(404)
+        try:
+            full_path, stat_result = super().lookup_path(path)
+            where = os.path.relpath(full_path, os.path.realpath(self.directory or ".")) if full_path else ""
+        except (OSError, ValueError):  # ELOOP, ENAMETOOLONG, EACCES, a NUL in the name...
+            raise HTTPException(404) from None
+        if _hidden(where):  # a symlink in the bundle that leads to a dotfile in it
+            raise HTTPException(404)
+        return full_path, stat_result
 
     def file_response(
         self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope, status_code: int = 200

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
+from typing import get_args, get_type_hints
 
 import core
-from core.config import Settings
+from core.config import _OPTIONS, _RULES, _SECTIONS, _TABLES, Settings, _allowed
 from core.strategies import strategy_names
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -34,3 +36,38 @@ def test_core_doc_python_example_uses_public_names() -> None:
     assert imported is not None
     for name in imported.group(1).split(","):
         assert name.strip() in core.__all__
+
+
+def _table_rows(text: str) -> dict[str, list[str]]:
+    """Markdown table rows by their first cell (backticks dropped): the other cells."""
+    rows: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows[cells[0].replace("`", "")] = cells[1:]
+    return rows
+
+
+def test_core_doc_states_every_numbers_range() -> None:
+    rows = _table_rows((DOCS / "core.md").read_text())
+    for section, cls in [*_SECTIONS.items(), *_TABLES.items()]:
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            kinds = [a for a in get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+            if not f.init or len(kinds) != 1 or kinds[0] not in (int, float):
+                continue
+            path = f"{section}.{f.name}" if section in _SECTIONS else f"{section}.<name>.{f.name}"
+            assert path in rows, f"docs/core.md does not give the range of {path}"
+            allowed = _allowed(_RULES[cls][f.name], path).removeprefix("in ")
+            assert rows[path][0].startswith(f"`{allowed}`"), (path, rows[path][0], allowed)
+
+
+def test_edge_server_doc_states_every_provider_option() -> None:
+    text = (DOCS / "edge-server.md").read_text()
+    documented = set(re.findall(r"^\| `(\w+)` \| `(\w+)` \|", text, re.M))
+    assert documented == {(kind, option) for kind, schema in _OPTIONS.items() for option in schema}
+    for kind, schema in _OPTIONS.items():
+        for option, (_, rule) in schema.items():
+            if rule.le is not None:
+                row = re.search(rf"^\| `{kind}` \| `{option}` \|([^\n]*)$", text, re.M)
+                assert row is not None and f"`{_allowed(rule, option).removeprefix('in ')}`" in row.group(1), (kind, option)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import pytest
 from hypothesis import given
@@ -13,7 +13,11 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from core import catalogue
-from core.config import (
+from core.config import (  # the tables the range tests are derived from
+    _OPTIONS,
+    _RULES,
+    _SECTIONS,
+    _TABLES,
     ENV_PREFIX,
     AliasConfig,
     BreakerConfig,
@@ -62,7 +66,7 @@ api_key_env = "OPENAI_API_KEY"
 read_timeout = 90
 
 [providers.openai.options]
-organization = "org-1"
+prefill = "vllm"
 
 [deployments.small]
 provider = "local"
@@ -218,7 +222,7 @@ def test_from_toml_full_document() -> None:
         base_url="https://api.openai.com/v1",
         api_key_env="OPENAI_API_KEY",
         read_timeout=90.0,
-        options={"organization": "org-1"},
+        options={"prefill": "vllm"},
     )
     assert s.providers["local"].base_url == "http://127.0.0.1:8080"
     assert s.deployments["small"] == Deployment(
@@ -465,6 +469,296 @@ def test_boundaries_are_accepted(section: str, values: dict[str, Any]) -> None:
 def test_field_must_not_be_below_another(section: str, values: dict[str, Any], field: str, other: str) -> None:
     err = raises(INVALID, field, Settings.from_dict, {section: values})
     assert other in err.message
+
+
+# --- upper bounds: every number has one -------------------------------------------------------
+#
+# Derived from the classes and _RULES, so that a new numeric field without an upper bound fails here.
+
+# Where each class sits in a document: a section, or one entry of a table of minimal_tables().
+_ENTRY = {"providers": "local", "deployments": "small", "aliases": "chat"}
+_PLACE: dict[type[Any], tuple[str, str | None]] = {
+    **{cls: (name, None) for name, cls in _SECTIONS.items()},
+    **{cls: (name, _ENTRY[name]) for name, cls in _TABLES.items()},
+}
+
+
+def _number_type(tp: Any) -> type | None:
+    """int or float for a numeric annotation, optional or not; None for anything else."""
+    args = [a for a in get_args(tp) if a is not type(None)] or [tp]
+    return args[0] if len(args) == 1 and args[0] in (int, float) else None
+
+
+NUMBERS: list[tuple[type[Any], str, type]] = [
+    (cls, f.name, kind)
+    for cls in _PLACE
+    for f in dataclasses.fields(cls)
+    if f.init and (kind := _number_type(get_type_hints(cls)[f.name])) is not None
+]
+
+
+def _path(cls: type[Any], name: str) -> str:
+    section, key = _PLACE[cls]
+    return f"{section}.{key}.{name}" if key else f"{section}.{name}"
+
+
+def _document(cls: type[Any], values: dict[str, Any]) -> dict[str, Any]:
+    section, key = _PLACE[cls]
+    if key is None:
+        return {section: values}
+    data = minimal_tables()
+    data[section][key].update(values)
+    return data
+
+
+def _with_dependents(cls: type[Any], name: str, value: Any) -> dict[str, Any]:
+    """``name`` set to ``value``, and every field that must be >= it at its own upper bound."""
+    values = {name: value}
+    for other, rule in _RULES[cls].items():
+        if rule.ge_field == name:
+            assert rule.le is not None and rule.le >= _RULES[cls][name].le, f"{_path(cls, other)} cannot reach {_path(cls, name)}"
+            values[other] = rule.le
+    return values
+
+
+def _at(kind: type, bound: float) -> Any:
+    return int(bound) if kind is int else float(bound)
+
+
+def _above(kind: type, bound: float) -> Any:
+    return int(bound) + 1 if kind is int else math.nextafter(bound, math.inf)
+
+
+def _shown(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else repr(bound)
+
+
+def _ids(rows: list[tuple[type[Any], str, type]]) -> list[str]:
+    return [_path(cls, name) for cls, name, _ in rows]
+
+
+def test_the_numbers_are_all_found() -> None:
+    found = {(cls, name) for cls, name, _ in NUMBERS}
+    assert {(BreakerConfig, "history_size"), (CacheConfig, "max_entries"), (Deployment, "context_window")} <= found
+    assert {(RetryConfig, "deadline"), (AliasConfig, "hedge_after"), (ProviderConfig, "read_timeout")} <= found
+    assert (RetryConfig, "jitter") not in found  # a bool is not a number
+    assert len(NUMBERS) >= 40
+
+
+@pytest.mark.parametrize(("cls", "name", "kind"), NUMBERS, ids=_ids(NUMBERS))
+def test_every_number_has_a_range(cls: type[Any], name: str, kind: type) -> None:
+    rule = _RULES.get(cls, {}).get(name)
+    assert rule is not None, f"{_path(cls, name)} has no rule in core.config._RULES"
+    assert rule.le is not None, f"{_path(cls, name)} has no upper bound (le)"
+    assert rule.gt is not None or rule.ge is not None or rule.ge_field is not None, f"{_path(cls, name)} has no lower bound"
+    if kind is int:
+        assert rule.le < 2**31  # a C ssize_t (deque maxlen), a C int, on every platform
+
+
+@pytest.mark.parametrize(("cls", "name", "kind"), NUMBERS, ids=_ids(NUMBERS))
+def test_every_number_is_accepted_at_its_upper_bound_and_refused_above(cls: type[Any], name: str, kind: type) -> None:
+    rule = _RULES[cls][name]
+    assert rule.le is not None
+    section, key = _PLACE[cls]
+    at = _at(kind, rule.le)
+    s = Settings.from_dict(_document(cls, _with_dependents(cls, name, at)))
+    obj = getattr(s, section) if key is None else getattr(s, section)[key]
+    assert getattr(obj, name) == at and type(getattr(obj, name)) is kind
+    for above in (_above(kind, rule.le), 10**20, 10**400):
+        err = raises(INVALID, _path(cls, name), Settings.from_dict, _document(cls, _with_dependents(cls, name, above)))
+        assert err.context["value"] == above
+        if kind is float and above == 10**400:  # past a float: refused as not finite
+            assert "must be a finite number" in err.message
+        else:  # the allowed range, e.g. "must be in [1, 100000]"
+            assert f", {_shown(rule.le)}]" in err.message, err.message
+
+
+SECTION_NUMBERS = [row for row in NUMBERS if _PLACE[row[0]][1] is None]
+
+
+@pytest.mark.parametrize(("cls", "name", "kind"), SECTION_NUMBERS, ids=_ids(SECTION_NUMBERS))
+def test_env_numbers_are_accepted_at_their_upper_bound_and_refused_above(cls: type[Any], name: str, kind: type) -> None:
+    rule = _RULES[cls][name]
+    assert rule.le is not None
+    section = _PLACE[cls][0]
+    var = f"{ENV_PREFIX}{section}__{name}".upper()
+
+    def env(value: Any) -> dict[str, str]:
+        return {f"{ENV_PREFIX}{section}__{field}".upper(): str(v) for field, v in _with_dependents(cls, name, value).items()}
+
+    at = _at(kind, rule.le)
+    assert getattr(getattr(Settings.from_env(env(at)), section), name) == at
+    for above in (_above(kind, rule.le), 10**20, "9" * 5000):
+        err = raises(INVALID, f"{section}.{name}", Settings.from_env, env(above))
+        assert err.context["env"] == var and var in err.message, err.message
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "words"),
+    [
+        ({"MAX_RETRIES": "1001"}, "retry.max_attempts", "must be in [1, 1000]"),
+        ({"MAX_RETRIES": "1" + "0" * 5000}, "retry.max_attempts", "is not an integer"),
+        ({"RETRY_DELAY": "86400001"}, "retry.initial_delay", "(86400 seconds) must be in [0, 86400]"),
+        ({"HEALTH_CHECK_INTERVAL": "1e999"}, "monitor.health_check_interval", "(inf seconds) must be in (0, 86400]"),
+        ({"MEMORY_THRESHOLD": "nan"}, "monitor.memory_threshold", "must be in (0, 1]"),
+    ],
+)
+def test_seed_env_numbers_out_of_range_name_the_variable(env: dict[str, str], field: str, words: str) -> None:
+    err = raises(INVALID, field, Settings.from_env, env)
+    (var,) = env
+    assert err.context["env"] == var and var in err.message
+    assert words in err.message, err.message
+    assert len(err.message) < 200  # a long value is shortened
+
+
+def test_seed_env_numbers_at_their_bound() -> None:
+    s = Settings.from_env({"MAX_RETRIES": "1000", "RETRY_DELAY": "30000", "HEALTH_CHECK_INTERVAL": "86400000"})
+    assert (s.retry.max_attempts, s.retry.initial_delay, s.monitor.health_check_interval) == (1000, 30.0, 86_400.0)
+
+
+@pytest.mark.parametrize(
+    ("load", "text"),
+    [
+        (Settings.from_json, '{"breaker": {"history_size": ' + "9" * 5000 + "}}"),
+        (Settings.from_toml, "[breaker]\nhistory_size = " + "9" * 5000 + "\n"),
+    ],
+)
+def test_a_number_too_long_to_read_is_a_parse_error(load: Any, text: str) -> None:
+    err = raises(PARSE, "", load, text)
+    assert "digits" in err.message
+
+
+def test_settings_at_every_upper_bound_serve_a_request() -> None:
+    """Each number at its largest reaches what uses it (deque lengths, cache size, timeouts) and works."""
+    from core.router import Router
+    from core.testing import ScriptedBackend, run_virtual
+    from core.types import ChatRequest, Message
+
+    data: dict[str, Any] = minimal_tables()
+    for cls, name, kind in NUMBERS:
+        rule = _RULES[cls][name]
+        assert rule.le is not None
+        section, key = _PLACE[cls]
+        place = data.setdefault(section, {}) if key is None else data[section][key]
+        place[name] = _at(kind, rule.le)
+    s = Settings.from_dict(data)
+    assert s.breaker.history_size == 100_000 and s.cache.max_entries == 1_000_000
+
+    async def main(loop: Any) -> tuple[str, dict[str, Any]]:
+        router = Router(s, {"local": ScriptedBackend()}, clock=loop.clock)
+        answer = await router.complete(ChatRequest("chat", [Message("user", "hi")]))
+        return answer.text, router.status()
+
+    text, status = run_virtual(main)
+    assert text == "ok"
+    assert status["deployments"]["small"]["breaker"] == "closed"
+
+
+# --- provider options, by kind ---------------------------------------------------------------
+
+
+def with_options(options: dict[str, Any], kind: str = "llamacpp") -> dict[str, Any]:
+    data = minimal_tables()
+    data["providers"]["local"] = {"kind": kind, "options": options}
+    if kind == "openai":
+        data["providers"]["local"]["base_url"] = "http://127.0.0.1:8080/v1"
+    return data
+
+
+def test_options_are_declared_for_every_provider_kind() -> None:
+    assert set(_OPTIONS) == set(_RULES[ProviderConfig]["kind"].choices)
+
+
+@pytest.mark.parametrize(("kind", "option"), [(kind, option) for kind, schema in _OPTIONS.items() for option in schema])
+def test_every_numeric_option_has_a_range(kind: str, option: str) -> None:
+    tp, rule = _OPTIONS[kind][option]
+    if _number_type(tp) is not None:
+        assert rule.le is not None and (rule.gt is not None or rule.ge is not None)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("llamacpp", {}),
+        ("llamacpp", {"model_path": "models/m.gguf", "n_ctx": 16, "n_threads": 1}),
+        ("llamacpp", {"n_ctx": 1_048_576, "n_threads": 1024}),
+        ("llamacpp", {"n_threads": None}),
+        ("openai", {}),
+        ("openai", {"include_usage": False, "prefill": "prefix_flag", "health_timeout": 3600.0, "max_line_bytes": 64 * 1024 * 1024}),
+        ("openai", {"prefill": "vllm", "health_timeout": 0.5, "max_line_bytes": 1}),
+        ("browser", {}),
+    ],
+)
+def test_valid_provider_options(kind: str, options: dict[str, Any]) -> None:
+    assert Settings.from_dict(with_options(options, kind)).providers["local"].options == options
+
+
+def test_numeric_options_are_converted() -> None:
+    options = Settings.from_dict(with_options({"health_timeout": 2}, "openai")).providers["local"].options
+    assert options == {"health_timeout": 2.0} and type(options["health_timeout"]) is float
+    assert Settings.from_toml('[providers.l]\nkind = "llamacpp"\noptions = { n_threads = "none" }\n').providers["l"].options == {
+        "n_threads": None
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "option"),
+    [
+        ("llamacpp", {"n_ctx": "big"}, "n_ctx"),
+        ("llamacpp", {"n_ctx": 2048.0}, "n_ctx"),
+        ("llamacpp", {"n_ctx": True}, "n_ctx"),
+        ("llamacpp", {"n_ctx": 15}, "n_ctx"),
+        ("llamacpp", {"n_ctx": 1_048_577}, "n_ctx"),
+        ("llamacpp", {"n_ctx": 10**20}, "n_ctx"),
+        ("llamacpp", {"model_path": 5}, "model_path"),
+        ("llamacpp", {"model_path": " "}, "model_path"),
+        ("llamacpp", {"model_path": ["a.gguf"]}, "model_path"),
+        ("llamacpp", {"model_path": None}, "model_path"),
+        ("llamacpp", {"n_threads": 0}, "n_threads"),
+        ("llamacpp", {"n_threads": 1025}, "n_threads"),
+        ("llamacpp", {"n_threads": "4"}, "n_threads"),
+        ("openai", {"include_usage": "yes"}, "include_usage"),
+        ("openai", {"prefill": "shout"}, "prefill"),
+        ("openai", {"health_timeout": 0}, "health_timeout"),
+        ("openai", {"health_timeout": 3601}, "health_timeout"),
+        ("openai", {"health_timeout": math.nan}, "health_timeout"),
+        ("openai", {"max_line_bytes": 0}, "max_line_bytes"),
+        ("openai", {"max_line_bytes": 64 * 1024 * 1024 + 1}, "max_line_bytes"),
+    ],
+)
+def test_invalid_provider_options(kind: str, options: dict[str, Any], option: str) -> None:
+    raises(INVALID, f"providers.local.options.{option}", Settings.from_dict, with_options(options, kind))
+
+
+def test_the_reviews_hostile_values_are_coded_errors() -> None:
+    head = '[providers.local]\nkind = "llamacpp"\n'
+    err = raises(INVALID, "providers.local.options.n_ctx", Settings.from_toml, head + 'options = { n_ctx = "big" }\n')
+    assert "must be an integer (got 'big')" in err.message
+    err = raises(INVALID, "providers.local.options.model_path", Settings.from_toml, head + "options = { model_path = 5 }\n")
+    assert "must be a string (got 5)" in err.message
+    err = raises(INVALID, "breaker.history_size", Settings.from_toml, "[breaker]\nhistory_size = 100000000000000000000\n")
+    assert "must be in [1, 100000] (got 100000000000000000000)" in err.message
+    raises(INVALID, "providers.p.options.n_ctx", ProviderConfig, name="p", kind="llamacpp", options={"n_ctx": "big"})
+
+
+@pytest.mark.parametrize(
+    ("kind", "option", "suggestion"),
+    [
+        ("llamacpp", "n_ctxx", "n_ctx"),
+        ("llamacpp", "nthreads", "n_threads"),
+        ("llamacpp", "model", "model_path"),
+        ("openai", "health_timout", "health_timeout"),
+        ("openai", "organization", None),
+        ("browser", "n_ctx", None),
+    ],
+)
+def test_unknown_provider_option(kind: str, option: str, suggestion: str | None) -> None:
+    err = raises(UNKNOWN, f"providers.local.options.{option}", Settings.from_dict, with_options({option: 1}, kind))
+    assert err.context["suggestion"] == suggestion
+    if suggestion is not None:
+        assert f"did you mean 'providers.local.options.{suggestion}'?" in err.message
+    else:
+        assert "did you mean" not in err.message
 
 
 @pytest.mark.parametrize(
@@ -739,9 +1033,9 @@ def test_to_dict_is_plain_json_data_and_round_trips() -> None:
 def test_to_dict_is_a_copy() -> None:
     s = full()
     d = s.to_dict()
-    d["providers"]["openai"]["options"]["organization"] = "changed"
+    d["providers"]["openai"]["options"]["prefill"] = "changed"
     d["retry"]["max_attempts"] = 99
-    assert s.providers["openai"].options == {"organization": "org-1"}
+    assert s.providers["openai"].options == {"prefill": "vllm"}
     assert s.retry.max_attempts == 4
 
 
@@ -751,15 +1045,15 @@ def floats(lo: float, hi: float, *, exclude_min: bool = False) -> st.SearchStrat
 
 @st.composite
 def retry_sections(draw: st.DrawFn) -> dict[str, Any]:
-    initial, extra = draw(floats(0, 1e6)), draw(floats(0, 1e6))
+    initial = draw(floats(0, 86_400))
     section: dict[str, Any] = {
         "max_attempts": draw(st.integers(1, 1000)),
         "initial_delay": draw(st.one_of(st.just(int(initial)), st.just(initial))),
-        "max_delay": initial + extra,
+        "max_delay": draw(floats(initial, 86_400)),
         "multiplier": draw(floats(1, 100)),
         "jitter": draw(st.booleans()),
-        "deadline": draw(st.none() | floats(0, 1e9, exclude_min=True)),
-        "retry_after_cap": draw(floats(0, 1e6)),
+        "deadline": draw(st.none() | floats(0, 86_400, exclude_min=True)),
+        "retry_after_cap": draw(floats(0, 86_400)),
     }
     keys = draw(st.sets(st.sampled_from(sorted(section))))  # any subset: the rest default
     out = {k: v for k, v in section.items() if k in keys}
@@ -770,21 +1064,21 @@ def retry_sections(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def breaker_sections(draw: st.DrawFn) -> dict[str, Any]:
-    cooldown = draw(floats(0, 1e6, exclude_min=True))
+    cooldown = draw(floats(0, 86_400, exclude_min=True))
     rate = floats(0, 1, exclude_min=True)
     section: dict[str, Any] = {
-        "failure_threshold": draw(st.integers(1, 10**6)),
-        "window_seconds": draw(floats(0, 1e6, exclude_min=True)),
-        "min_calls": draw(st.integers(1, 10**6)),
+        "failure_threshold": draw(st.integers(1, 100_000)),
+        "window_seconds": draw(floats(0, 86_400, exclude_min=True)),
+        "min_calls": draw(st.integers(1, 100_000)),
         "failure_rate_threshold": draw(rate),
-        "slow_call_seconds": draw(floats(0, 1e6, exclude_min=True)),
+        "slow_call_seconds": draw(floats(0, 86_400, exclude_min=True)),
         "slow_call_rate_threshold": draw(rate),
         "cooldown": cooldown,
         "cooldown_multiplier": draw(floats(1, 100)),
-        "max_cooldown": cooldown + draw(floats(0, 1e6)),
+        "max_cooldown": draw(floats(cooldown, 604_800)),
         "half_open_max_calls": draw(st.integers(1, 100)),
         "success_threshold": draw(st.integers(1, 100)),
-        "history_size": draw(st.integers(1, 10**6)),
+        "history_size": draw(st.integers(1, 100_000)),
     }
     if draw(st.booleans()):  # sometimes leave both cooldowns to their defaults
         del section["cooldown"], section["max_cooldown"]

@@ -368,6 +368,48 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
     assert redact_text(text) == text
 
 
+# Pieces of every pattern in the scrubber: keys, separators, quotes, escapes, schemes,
+# token prefixes. Repeating a few of them makes the inputs that make a backtracking
+# regex scan the same text again from each start (a 16,000-character path once held
+# the event loop for 16 s).
+_PIECES = [
+    "x", "a-", "_", ".", "/", ":", "=", " ", "\t", "\n", '"', "'", "\\", "@", "?", "&",
+    "token", "password", "api_key", "x-api-key", "secret", "authorization", "bearer ", "basic ",
+    "sk-", "hf_", "ghp_", "AIza", "xoxa-", "eyJ", "eyJaaaaaaaa.", "a://", "http://u:", "?key=",
+]
+
+
+def _seconds(text: str) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        redact_text(text)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@settings(max_examples=40)
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=4))
+def test_scrubbing_stays_linear_on_adversarial_input(pieces: list[str]) -> None:
+    unit = "".join(pieces)
+    short = "/" + unit * (4_000 // len(unit))
+    long = "/" + unit * (16_000 // len(unit))
+    # Four times the text: about four times the work when linear, sixteen when quadratic.
+    # Timed side by side, best of three, so a busy machine slows both alike.
+    t_short, t_long = _seconds(short), _seconds(long)
+    assert t_long < 8 * t_short + 0.002, f"{pieces!r}: {t_short * 1000:.2f} ms for 4k, {t_long * 1000:.2f} ms for 16k"
+
+
+def test_scrubbing_still_finds_secrets_after_long_runs() -> None:
+    # The look-behinds pin a match to the start of a run; the run itself still counts as the key.
+    assert redact_text("x" * 5000 + f"_api_key={SECRET}") == "x" * 5000 + f"_api_key={REDACTED}"
+    # An unterminated quoted value is redacted to the end of its line, not skipped.
+    assert SECRET not in redact_text(f"password='{SECRET}\\' and more\nnext line")
+    assert redact_text(f"password='{SECRET}\nnext") == f"password='{REDACTED}'\nnext"
+
+
 def test_scrubbing_is_idempotent() -> None:
     once = redact_text(f"Authorization: Bearer {SECRET}; x-api-key: {SECRET}; sk-{SECRET}")
     assert redact_text(once) == once

@@ -89,6 +89,153 @@ def test_completions_and_responses() -> None:
     assert code_of(parse_responses, {"model": "m"})[1] == "input"
 
 
+COMPLETION = {"model": "m", "prompt": "Once upon"}
+RESPONSES = {"model": "m", "input": "hi"}
+# Fields of OpenAI's chat completions that change the answer and that the server does not honour:
+# refused on every generating endpoint, naming the field.
+REFUSED_EVERYWHERE: list[tuple[str, Any]] = [
+    ("tools", [{"type": "function", "function": {"name": "f"}}]),
+    ("functions", [{"name": "f"}]),
+    ("tool_choice", "required"),
+    ("tool_choice", {"type": "function", "function": {"name": "f"}}),
+    ("function_call", {"name": "f"}),
+    ("function_call", "auto!"),
+    ("logprobs", True),
+    ("logprobs", 0),  # /v1/completions: logprobs of the chosen tokens
+    ("logprobs", 5),
+    ("top_logprobs", 3),
+    ("logit_bias", {"50256": -100}),
+    ("response_format", {"type": "json_object"}),
+    ("response_format", {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}),
+    ("response_format", "text"),
+    ("modalities", ["text", "audio"]),
+    ("modalities", ["audio"]),
+    ("audio", {"voice": "alloy", "format": "wav"}),
+    ("prediction", {"type": "content", "content": "old text"}),
+    ("web_search_options", {"search_context_size": "low"}),
+    ("reasoning_effort", "high"),
+    ("verbosity", "low"),
+]
+REFUSED_COMPLETION: list[tuple[str, Any]] = [
+    ("echo", True),
+    ("suffix", "the end"),
+    ("best_of", 2),
+    ("best_of", True),
+]
+REFUSED_RESPONSES: list[tuple[str, Any]] = [
+    ("previous_response_id", "resp_123"),
+    ("conversation", "conv_123"),
+    ("prompt", {"id": "pmpt_123"}),
+    ("background", True),
+    ("include", ["message.output_text.logprobs"]),
+    ("reasoning", {"effort": "high"}),
+    ("reasoning", {"summary": "auto"}),
+    ("truncation", "auto"),
+]
+# What changes nothing: the defaults of the fields above, and fields that do not touch the answer.
+ACCEPTED_EVERYWHERE: list[dict[str, Any]] = [
+    {"tools": []},
+    {"tools": None, "tool_choice": None, "functions": None, "function_call": None},
+    {"tool_choice": "none"},
+    {"tool_choice": "auto", "parallel_tool_calls": True},
+    {"function_call": "none"},
+    {"logprobs": False, "top_logprobs": 0},
+    {"logprobs": None, "top_logprobs": None},
+    {"logit_bias": {}},
+    {"logit_bias": None},
+    {"response_format": {"type": "text"}},
+    {"modalities": ["text"]},
+    {"audio": None, "prediction": None, "web_search_options": None},
+    {"reasoning_effort": "none", "verbosity": "medium"},
+    {"user": "u-1", "metadata": {"k": "v"}, "store": True, "service_tier": "auto", "stream_options": {"include_usage": True}},
+    {"safety_identifier": "s", "prompt_cache_key": "k", "parallel_tool_calls": False},
+]
+
+
+@pytest.mark.parametrize(("field", "value"), REFUSED_EVERYWHERE, ids=[f"{f}={v!r}"[:40] for f, v in REFUSED_EVERYWHERE])
+@pytest.mark.parametrize("parse", [parse_chat, parse_completion, parse_responses], ids=["chat", "completions", "responses"])
+def test_fields_that_would_change_the_answer_are_refused_not_dropped(parse: Any, field: str, value: Any) -> None:
+    base = {parse_chat: OK, parse_completion: COMPLETION, parse_responses: RESPONSES}[parse]
+    assert code_of(parse, {**base, field: value}) == (catalogue.VAL_UNSUPPORTED.code, field)
+
+
+@pytest.mark.parametrize(("field", "value"), REFUSED_COMPLETION)
+def test_completion_fields_the_server_does_not_honour_are_refused(field: str, value: Any) -> None:
+    assert code_of(parse_completion, {**COMPLETION, field: value}) == (catalogue.VAL_UNSUPPORTED.code, field)
+
+
+@pytest.mark.parametrize(("field", "value"), REFUSED_RESPONSES)
+def test_responses_fields_the_server_does_not_honour_are_refused(field: str, value: Any) -> None:
+    assert code_of(parse_responses, {**RESPONSES, field: value}) == (catalogue.VAL_UNSUPPORTED.code, field)
+
+
+def test_previous_response_id_says_no_response_is_kept() -> None:
+    with pytest.raises(LLMError) as info:
+        parse_responses({**RESPONSES, "previous_response_id": "resp_123"})
+    assert info.value.http_status == 400 and "keeps no responses" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "field"),
+    [
+        ({"format": {"type": "json_schema", "name": "x", "schema": {}}}, catalogue.VAL_UNSUPPORTED, "text.format"),
+        ({"format": {"type": "json_object"}}, catalogue.VAL_UNSUPPORTED, "text.format"),
+        ({"verbosity": "high"}, catalogue.VAL_UNSUPPORTED, "text.verbosity"),
+        ("plain", catalogue.VAL_WRONG_TYPE, "text"),
+    ],
+)
+def test_responses_text_format_other_than_text_is_refused(text: Any, code: Any, field: str) -> None:
+    assert code_of(parse_responses, {**RESPONSES, "text": text}) == (code.code, field)
+
+
+@pytest.mark.parametrize("changes", ACCEPTED_EVERYWHERE, ids=lambda c: ",".join(c))
+@pytest.mark.parametrize("parse", [parse_chat, parse_completion, parse_responses], ids=["chat", "completions", "responses"])
+def test_defaults_and_fields_that_do_not_change_the_answer_are_accepted(parse: Any, changes: dict[str, Any]) -> None:
+    base = {parse_chat: OK, parse_completion: COMPLETION, parse_responses: RESPONSES}[parse]
+    request, _ = parse({**base, **changes})
+    assert request.model == "m"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"echo": False},
+        {"echo": None},
+        {"suffix": ""},
+        {"suffix": None},
+        {"best_of": 1},
+        {"best_of": None},
+        {"echo": False, "best_of": 1, "suffix": "", "logprobs": None, "user": "u"},
+    ],
+    ids=lambda c: ",".join(f"{k}={v!r}" for k, v in c.items()),
+)
+def test_completion_defaults_are_accepted(changes: dict[str, Any]) -> None:
+    request, _ = parse_completion({**COMPLETION, **changes})
+    assert request.messages[0].content == "Once upon" and request.kind == "text"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"previous_response_id": None, "conversation": None, "prompt": None},
+        {"background": False},
+        {"include": []},
+        {"reasoning": {}},
+        {"reasoning": {"effort": "none"}},
+        {"truncation": "disabled"},
+        {"text": {"format": {"type": "text"}}},
+        {"text": {"format": {"type": "text"}, "verbosity": "medium"}},
+        {"text": {}},
+        {"text": None},
+        {"store": False, "metadata": {"a": "b"}, "max_tool_calls": 3, "service_tier": "default", "user": "u"},
+    ],
+    ids=lambda c: ",".join(c),
+)
+def test_responses_defaults_are_accepted(changes: dict[str, Any]) -> None:
+    request, _ = parse_responses({**RESPONSES, **changes})
+    assert request.messages[-1].content == "hi"
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
@@ -96,6 +243,7 @@ json_values = st.recursive(
 )
 fields = st.sampled_from(
     ["model", "messages", "max_tokens", "temperature", "top_p", "stop", "stream", "seed", "n", "prompt", "input", "tools"]
+    + ["echo", "best_of", "suffix", "response_format", "text", "previous_response_id", "logprobs", "top_logprobs", "tool_choice"]
 )
 
 

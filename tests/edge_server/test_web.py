@@ -170,3 +170,87 @@ def test_a_bundle_built_after_start_is_served(monkeypatch: pytest.MonkeyPatch, t
         (root / "index.html").write_text("<p>built</p>")
         r = httpx.get(server.url + "/")
         assert r.status_code == 200 and r.text == "<p>built</p>"
+
+
+@pytest.fixture()
+def hidden_bundle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A bundle holding dotfiles, symlink loops and a link to a dotfile, beside two files that must still be served."""
+    root = tmp_path / "web"
+    for rel, text in {
+        "index.html": "bundle",
+        "sub/ok.txt": "ok",
+        ".env": "SECRET-1",
+        ".git/config": "SECRET-2",
+        ".git/index.html": "SECRET-3",
+        "sub/.hidden": "SECRET-4",
+        ".well-known/x.txt": "SECRET-5",
+    }.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "loop").symlink_to(root / "loop")  # ELOOP on stat
+    (root / "a").symlink_to(root / "b")
+    (root / "b").symlink_to(root / "a")
+    (root / "looped").mkdir()
+    (root / "looped" / "index.html").symlink_to(root / "looped" / "index.html")  # a folder whose index loops
+    (root / "env.txt").symlink_to(root / ".env")  # inside the folder, but a dotfile all the same
+    with serve(monkeypatch, root) as server:
+        yield server.url
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/.env",
+        "/.git/config",
+        "/.git/",
+        "/.git",
+        "/sub/.hidden",
+        "/.well-known/x.txt",
+        "/%2eenv",
+        "/sub/%2ehidden",
+        "/sub/./.hidden",
+        "/loop",
+        "/loop/x",
+        "/a",
+        "/looped/",
+        "/looped/index.html",
+        "/env.txt",
+    ],
+)
+def test_dotfiles_and_symlink_loops_are_coded_404s(hidden_bundle: str, path: str) -> None:
+    r = httpx.get(hidden_bundle + path)
+    assert r.status_code == 404, (r.status_code, r.text[:200])
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["error"]["code"] == "LLM_MODEL_001_E"
+    assert b"SECRET-" not in r.content
+    assert httpx.head(hidden_bundle + path).status_code == 404
+
+
+def test_the_rest_of_a_bundle_with_dotfiles_is_served(hidden_bundle: str) -> None:
+    assert httpx.get(hidden_bundle + "/").text == "bundle"
+    assert httpx.get(hidden_bundle + "/sub/ok.txt").text == "ok"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/api/diagnostics", {"GET", "HEAD"}),
+        ("DELETE", "/api/diagnostics", {"GET", "HEAD"}),
+        ("PUT", "/v1/chat/completions", {"POST"}),
+        ("DELETE", "/v1/chat/completions", {"POST"}),
+        ("GET", "/v1/completions", {"POST"}),
+        ("PATCH", "/v1/responses", {"POST"}),
+        ("DELETE", "/v1/models", {"GET", "HEAD"}),
+        ("PUT", "/api/heal", {"POST"}),
+        ("POST", "/health", {"GET", "HEAD"}),
+        ("DELETE", "/metrics", {"GET", "HEAD"}),
+        ("PUT", "/index.html", {"GET", "HEAD"}),
+        ("DELETE", "/", {"GET", "HEAD"}),
+    ],
+)
+def test_405_says_which_methods_are_allowed(url: str, method: str, path: str, allowed: set[str]) -> None:
+    r = httpx.request(method, url + path)
+    assert r.status_code == 405
+    assert {m.strip() for m in r.headers["allow"].split(",")} == allowed  # RFC 9110, 15.5.6
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["error"]["code"] == "LLM_VAL_007_E"

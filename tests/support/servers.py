@@ -17,6 +17,8 @@ from typing import Any
 
 import uvicorn
 
+from edge_server.protocol import uvicorn_config
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,7 +36,13 @@ class ThreadServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=timeout_graceful_shutdown)
+        if hasattr(getattr(app, "state", None), "edge"):
+            # The edge app is served as the command serves it: with its connection limits.
+            config = uvicorn_config(app, lifespan="on", timeout_graceful_shutdown=timeout_graceful_shutdown)
+        else:
+            config = uvicorn.Config(
+                app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=timeout_graceful_shutdown
+            )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

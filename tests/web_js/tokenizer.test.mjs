@@ -64,6 +64,42 @@ test('special tokens are whole tokens with their ids', () => {
   }
 });
 
+test('parseSpecial false encodes special-token strings as text, as Python tokenizers with encode_special_tokens', () => {
+  const tok = loadTokenizer(builtTokenizerJson());
+  assert.ok(fixture.split_special.length >= 6, 'fixtures/tokenizer.json has split_special cases: run make_tokenizer_fixture.py');
+  for (const c of fixture.split_special) {
+    const ids = tok.encode(c.text, { parseSpecial: false });
+    assert.deepEqual(ids, c.ids, `encode ${JSON.stringify(c.text)}`);
+    assert.ok(!ids.some((id) => tok.specialIds.has(id)), `no special id in ${JSON.stringify(c.text)}`);
+    assert.equal(tok.decode(ids), c.text, `round trip ${JSON.stringify(c.text)}`);
+    assert.equal(tok.decode(ids, { skipSpecial: true }), c.decoded_skip_special);
+  }
+  for (const name of ['<|endoftext|>', '<|im_start|>', '<|im_end|>']) {
+    assert.ok(tok.encode(name, { parseSpecial: false }).length > 1, `${name} is several ordinary tokens`);
+  }
+});
+
+test('encodeParts: special parts are their tokens, text parts are text, adjacent text is one run', () => {
+  const tok = loadTokenizer(builtTokenizerJson());
+  const start = tok.tokenToId('<|im_start|>');
+  const S = (text) => ({ text, special: true });
+  const T = (text) => ({ text, special: false });
+  // Text without special-token strings: the same ids as encode() on the joined text,
+  // even where pre-tokenization looks across the seam between two text parts.
+  for (const c of fixture.variants.as_built.cases) {
+    if (c.ids.some((id) => tok.specialIds.has(id))) continue;
+    const chars = Array.from(c.text); // cut between characters, never inside a surrogate pair
+    const cut = Math.floor(chars.length / 2);
+    const parts = [T(chars.slice(0, cut).join('')), T(chars.slice(cut).join(''))];
+    assert.deepEqual(tok.encodeParts(parts), c.ids, JSON.stringify(c.text));
+  }
+  assert.deepEqual(tok.encodeParts([T('a\n'), T('  b')]), tok.encode('a\n  b'));
+  assert.deepEqual(tok.encodeParts([S('<|im_start|>'), T('<|im_start|>')]), [start, ...tok.encode('<|im_start|>', { parseSpecial: false })]);
+  assert.deepEqual(tok.encodeParts([]), []);
+  assert.throws(() => tok.encodeParts([S('<|im_start|>user')]), /not a special token/);
+  assert.throws(() => tok.encodeParts([S('hello')]), /not a special token/);
+});
+
 test('an unsupported tokenizer component fails at load, not while tokenizing', () => {
   const json = builtTokenizerJson();
   assert.throws(() => loadTokenizer({ ...json, pre_tokenizer: { type: 'Metaspace' } }), /unsupported pre_tokenizer Metaspace/);

@@ -343,7 +343,9 @@ export class Engine {
       } catch (err) {
         throw new EngineError(CODES.VAL_MALFORMED, err.message, { cause: err });
       }
-      const promptIds = this.tokenizer.encode(prompt);
+      // Only the template's markers become special tokens; what the request
+      // wrote, control-token strings included, is tokenized as text.
+      const promptIds = this.tokenizer.encodeParts(prompt);
       if (promptIds.length >= this.contextLength) {
         throw new EngineError(CODES.RUNTIME_CONTEXT_LENGTH, `the prompt has ${promptIds.length} tokens; the context window is ${this.contextLength}`, {
           context: { promptTokens: promptIds.length, contextLength: this.contextLength },

@@ -195,6 +195,29 @@ function escapeRegex(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** A regex matching any of the tokens, longest first (so "<|im_start|>" wins over a shorter token inside it); null for none. */
+function addedTokenRegex(tokens) {
+  const alternatives = [...tokens].sort((a, b) => b.content.length - a.content.length).map((t) => escapeRegex(t.content));
+  return alternatives.length ? new RegExp(alternatives.join('|'), 'gu') : null;
+}
+
+/**
+ * Apply the added tokens' lstrip and rstrip: the whitespace before (after)
+ * such a token belongs to it and is dropped from the neighbouring text.
+ * @param {Array<[string, AddedToken|null]>} segments
+ * @returns {Array<[string, AddedToken|null]>}
+ */
+function stripAroundAdded(segments) {
+  const out = segments.map(([text, token]) => [text, token]);
+  for (let i = 0; i < out.length; i++) {
+    const token = out[i][1];
+    if (!token) continue;
+    if (token.lstrip && i > 0 && !out[i - 1][1]) out[i - 1][0] = out[i - 1][0].trimEnd();
+    if (token.rstrip && i + 1 < out.length && !out[i + 1][1]) out[i + 1][0] = out[i + 1][0].trimStart();
+  }
+  return /** @type {Array<[string, AddedToken|null]>} */ (out.filter(([text, token]) => token || text));
+}
+
 /**
  * @typedef {object} AddedToken
  * @property {number} id
@@ -231,11 +254,10 @@ export class Tokenizer {
     for (const t of this.addedTokens) this.idToToken[t.id] = t.content;
     this.addedByContent = new Map(this.addedTokens.map((t) => [t.content, t]));
     this.specialIds = new Set(this.addedTokens.filter((t) => t.special).map((t) => t.id));
-    // Longest first, so that "<|im_start|>" wins over any shorter token it contains.
-    const alternatives = [...this.addedTokens]
-      .sort((a, b) => b.content.length - a.content.length)
-      .map((t) => escapeRegex(t.content));
-    this.addedRegex = alternatives.length ? new RegExp(alternatives.join('|'), 'gu') : null;
+    // Every added token, for encode(); the non-special ones only, for text
+    // whose special-token strings must stay text.
+    this.addedRegex = addedTokenRegex(this.addedTokens);
+    this.nonSpecialRegex = addedTokenRegex(this.addedTokens.filter((t) => !t.special));
 
     this.normalize = buildNormalizer(json.normalizer);
     this.preTokenize = buildPreTokenizer(json.pre_tokenizer);
@@ -261,12 +283,85 @@ export class Tokenizer {
   /**
    * Text to token ids, as `tokenizers`' `Tokenizer.encode(text).ids` (with the
    * post-processor's special tokens, which SmolLM2 has none of).
+   *
+   * parseSpecial false: special tokens written in the text are not matched,
+   * their characters are tokenized as any other text (as `tokenizers` with
+   * `encode_special_tokens`, i.e. transformers' `split_special_tokens=True`,
+   * or llama.cpp's tokenize with special=false); non-special added tokens
+   * still match, as there. Text from a user never goes in with parseSpecial
+   * true: build a prompt with encodeParts.
    * @param {string} text
+   * @param {{parseSpecial?: boolean}} [options]
    * @returns {number[]}
    */
-  encode(text) {
+  encode(text, { parseSpecial = true } = {}) {
+    return this.postIds(this.segmentIds(stripAroundAdded(this.splitOnAddedTokens(text, { parseSpecial }))));
+  }
+
+  /**
+   * A prompt in parts to token ids: a special part is the special token its
+   * text names (and nothing else: it throws when there is none), text parts
+   * are encoded with parseSpecial false, so control tokens typed into them
+   * stay plain text. Adjacent text parts are encoded as one run, since
+   * pre-tokenization looks across the seam ("\n" + " x" does not split as
+   * "\n x" does): for text without special-token strings the ids are those
+   * of encode() on the concatenated text.
+   * @param {Iterable<{text: string, special: boolean}>} parts
+   * @returns {number[]}
+   */
+  encodeParts(parts) {
+    /** @type {Array<[string, AddedToken|null]>} */
+    const segments = [];
+    let run = '';
+    const endRun = () => {
+      if (run) segments.push(...this.splitOnAddedTokens(run, { parseSpecial: false }));
+      run = '';
+    };
+    for (const { text, special } of parts) {
+      if (!special) {
+        run += text;
+        continue;
+      }
+      const token = this.addedByContent.get(text);
+      if (!token?.special) throw new TypeError(`tokenizer: ${JSON.stringify(text)} is not a special token of this tokenizer`);
+      endRun();
+      segments.push([text, token]);
+    }
+    endRun();
+    return this.postIds(this.segmentIds(stripAroundAdded(segments)));
+  }
+
+  /**
+   * Split text on added tokens (they are matched whole, before anything else)
+   * into [text, null] and [content, addedToken] segments; with parseSpecial
+   * false, on non-special added tokens only.
+   * @param {string} text
+   * @param {{parseSpecial?: boolean}} [options]
+   * @returns {Array<[string, AddedToken|null]>}
+   */
+  splitOnAddedTokens(text, { parseSpecial = true } = {}) {
+    const regex = parseSpecial ? this.addedRegex : this.nonSpecialRegex;
+    if (!regex) return text ? [[text, null]] : [];
+    /** @type {Array<[string, AddedToken|null]>} */
+    const segments = [];
+    let last = 0;
+    for (const m of text.matchAll(regex)) {
+      if (m.index > last) segments.push([text.slice(last, m.index), null]);
+      segments.push([m[0], this.addedByContent.get(m[0]) ?? null]);
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) segments.push([text.slice(last), null]);
+    return segments;
+  }
+
+  /**
+   * Ids of split segments, before post-processing.
+   * @param {Array<[string, AddedToken|null]>} segments
+   * @returns {number[]}
+   */
+  segmentIds(segments) {
     const ids = [];
-    for (const [segment, added] of this.splitOnAddedTokens(text)) {
+    for (const [segment, added] of segments) {
       if (added) {
         ids.push(added.id);
         continue;
@@ -275,30 +370,7 @@ export class Tokenizer {
         if (word) ids.push(...this.bpe(word));
       }
     }
-    return this.postIds(ids);
-  }
-
-  /**
-   * Split text on added tokens (they are matched whole, before anything else)
-   * into [text, null] and [content, addedToken] segments.
-   * @param {string} text
-   * @returns {Array<[string, AddedToken|null]>}
-   */
-  splitOnAddedTokens(text) {
-    if (!this.addedRegex) return [[text, null]];
-    const segments = [];
-    let last = 0;
-    for (const m of text.matchAll(this.addedRegex)) {
-      const token = this.addedByContent.get(m[0]);
-      let before = text.slice(last, m.index);
-      if (token.lstrip) before = before.trimEnd();
-      if (before) segments.push([before, null]);
-      segments.push([m[0], token]);
-      last = m.index + m[0].length;
-      if (token.rstrip) while (last < text.length && /\s/u.test(text[last])) last++;
-    }
-    if (last < text.length) segments.push([text.slice(last), null]);
-    return segments;
+    return ids;
   }
 
   /**
