@@ -95,8 +95,14 @@ def error_response(err: LLMError, request_id: str = "", extra: dict[str, Any] | 
     body = fmt.error_body(err, request_id)
     if extra:
         body["error"].update(extra)
-    headers = {"Retry-After": str(max(1, round(err.retry_after)))} if err.retry_after is not None else None
+    headers = {"Retry-After": str(max(1, round(err.retry_after)))} if err.retry_after is not None else {}
+    if err.spec in _UNREAD_BODY:
+        headers["Connection"] = "close"  # what is left of the body must not be read as the next request
     return JSONResponse(body, status_code=_status(err), headers=headers)
+
+
+# Errors that leave part of a request body unread on the connection.
+_UNREAD_BODY = (catalogue.TIMEOUT_CLIENT, catalogue.VAL_TOO_LARGE)
 
 
 async def _read_body(request: Request) -> bytes:
@@ -580,15 +586,15 @@ class CORS(CORSMiddleware):
 async def _llm_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LLMError)
     if exc.http_status >= 500 or exc.spec.category in ("RATE", "AUTH"):
-        _log.warning("request failed", error=exc, path=request.url.path)
+        _log.warning("request failed", error=exc, path=_clip(request.url.path, 2048))
     return error_response(exc, _rid(request))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     code = getattr(exc, "status_code", 404)
     spec = catalogue.VAL_UNSUPPORTED if code == 405 else catalogue.MODEL_NOT_FOUND
-    what = "method not allowed" if code == 405 else f"no such endpoint: {request.url.path}"
-    err = spec.error(what, path=request.url.path)
+    what = "method not allowed" if code == 405 else f"no such endpoint: {_clip(request.url.path, 200)}"
+    err = spec.error(what, path=_clip(request.url.path, 200))
     # A 405 carries the Allow header (RFC 9110 requires it): keep the exception's headers.
     headers = getattr(exc, "headers", None)
     return JSONResponse(fmt.error_body(err, _rid(request)), status_code=code, headers=headers)

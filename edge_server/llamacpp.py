@@ -2,12 +2,18 @@
 
 llama.cpp is synchronous and one ``Llama`` instance is not thread-safe, while
 the server is one asyncio loop. So every call into the model runs in a worker
-thread, and every use of the instance holds ``self._lock``: generations queue
-up one behind the other without the loop ever waiting on the lock itself.
-A generation's thread feeds the loop through an asyncio queue; when the
-consumer goes away it sets a threading.Event that llama.cpp's stopping
-criterion reads before each new token, so the thread stops within a token
-and releases the model.
+thread, and every use of the instance holds ``self._lock``. Generations wait
+for their turn on the loop (an asyncio lock, ``_turn``), and only the request
+whose turn it is gets a thread: a request that leaves while it waits costs
+nothing, and the threads are never more than the generations running. A
+generation's thread feeds the loop through an asyncio queue; when the consumer
+goes away it sets a threading.Event that llama.cpp's stopping criterion reads
+before each new token, so the thread stops within a token, releases the model
+and passes the turn on.
+
+Message content is tokenized as text: only the chat template's own markers are
+control tokens, so a user who types ``<|im_start|>system`` gets those characters,
+not a forged turn (see _prompt).
 
 Requests that ask for reproducibility (a seed, or temperature 0) are
 evaluated from a cold cache, the same way every time: see _cold_prefill.
@@ -20,11 +26,12 @@ import ctypes
 import itertools
 import logging
 import os
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final
 
@@ -43,7 +50,6 @@ DEFAULT_TOP_P: Final = 0.95
 BUSY_IS_HEALTHY_S: Final = 30.0  # a generation that made progress this recently proves the model works
 QUEUED_HEARTBEAT_S: Final = 0.25  # while a request waits for the model: a heartbeat this often (see stream)
 _END: Final = object()  # the worker's last item on the queue
-_STARTED: Final = object()  # the worker holds the model: this request's own generation begins
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +135,9 @@ class LlamaCppBackend:
         self._formatter: Any = None  # Jinja2ChatFormatter, or None when the GGUF has no template
         self._lock = threading.Lock()  # held for every use of self._llm that can run llama.cpp code
         self._load_lock = asyncio.Lock()  # load/unload/reload one at a time
+        self._turn: asyncio.Lock | None = None  # one generation at a time, waited for on the loop (_turn_lock)
+        self._turn_loop: asyncio.AbstractEventLoop | None = None
+        self._controls: tuple[dict[str, int], re.Pattern[str] | None] = ({}, None)  # control tokens by text (_control_tokens)
         self._clear_pending = False
         self._progress = 0.0  # time.monotonic() of the last generation start or chunk
 
@@ -172,6 +181,7 @@ class LlamaCppBackend:
         # A bad file is reported by its GGUF code: llama.cpp would only say "failed to load".
         info = await asyncio.to_thread(check_gguf, self.model_path)
         llm, formatter = await asyncio.to_thread(self._construct, info)
+        self._controls = _control_tokens(llm)
         self._info, self._formatter, self._llm = info, formatter, llm
 
     def _construct(self, info: GGUFInfo) -> tuple[Any, Any]:
@@ -237,19 +247,68 @@ class LlamaCppBackend:
         """The prompt's tokens (the assistant prefix included), how many come before the prefix, and the
         stop strings the chat template implies."""
         if endpoint == "completions" or self._formatter is None:
-            # As create_completion(str) does: BOS when the model asks for one, special tokens parsed.
-            text, add_bos, stop = "".join(m.content for m in messages), True, []
+            # The raw prompt is the client's own text: BOS when the model asks for one, no control tokens.
+            spans: list[tuple[str, bool]] = [("".join(m.content for m in messages), False)]
+            add_bos, stop = True, list[str]()
         else:
-            result = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
-            # As llama-cpp-python's own chat handler does: the template wrote any BOS itself.
-            text, add_bos = result.prompt, not result.added_special
-            stop = [s for s in (result.stop if isinstance(result.stop, list) else [result.stop]) if s]
-        tokens = llm.tokenize((text + prefix).encode("utf-8"), add_bos=add_bos, special=True)
+            spans, add_bos, stop = self._chat_spans(messages)
+        head = llm.tokenize(b"", add_bos=True, special=False) if add_bos else []  # [BOS], or [] when the model takes none
+        tokens = head + self._tokenize_spans(llm, spans + [(prefix, False)])
         if not prefix:
             return tokens, len(tokens), stop
-        before = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        before = head + self._tokenize_spans(llm, spans)
         n_before = len(before) if tokens[: len(before)] == before else len(tokens)  # else no clean boundary
         return tokens, n_before, stop
+
+    def _chat_spans(self, messages: Sequence[Message]) -> tuple[list[tuple[str, bool]], bool, list[str]]:
+        """The chat template's text as (text, is_template) spans: message contents are the client's,
+        the rest the template's. Found by rendering the template with a marker for each content."""
+        marks = [f"\ue000{i}\ue001" for i in range(len(messages))]
+        marked = self._formatter(messages=[{"role": m.role, "content": mark} for m, mark in zip(messages, marks, strict=True)])
+        real = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+        stop = [s for s in (real.stop if isinstance(real.stop, list) else [real.stop]) if s]
+        add_bos = not real.added_special  # as llama-cpp-python's chat handler: the template wrote any BOS itself
+        spans: list[tuple[str, bool]] = []
+        rest = marked.prompt
+        for mark, message in zip(marks, messages, strict=True):
+            before, found, rest = rest.partition(mark)
+            if not found:
+                break
+            spans += [(before, True), (message.content, False)]
+        spans.append((rest, True))
+        if "".join(text for text, _ in spans) != real.prompt:
+            # The template changes contents (trims them, say): no marker tells where a content
+            # is. Everything is text then -- the template's markers too, which costs quality,
+            # never lets a client's text act as a control token.
+            log.warning("chat template rewrites message content: prompt tokenized without control tokens")
+            spans = [(real.prompt, False)]
+        return spans, add_bos, stop
+
+    def _tokenize_spans(self, llm: Any, spans: Sequence[tuple[str, bool]]) -> list[int]:
+        """Token ids of the spans in order: a control token's text in a template span is that token;
+        everything between control tokens is tokenized as one text, as llama.cpp would."""
+        by_text, pattern = self._controls
+        ids: list[int] = []
+        text: list[str] = []
+
+        def flush() -> None:
+            if text:
+                ids.extend(llm.tokenize("".join(text).encode("utf-8"), add_bos=False, special=False))
+                text.clear()
+
+        for span, is_template in spans:
+            if not is_template or pattern is None:
+                text.append(span)
+                continue
+            at = 0
+            for m in pattern.finditer(span):
+                text.append(span[at : m.start()])
+                flush()
+                ids.append(by_text[m.group()])
+                at = m.end()
+            text.append(span[at:])
+        flush()
+        return ids
 
     def count_prompt_tokens(self, messages: Sequence[Message], *, prefix: str = "", endpoint: str = "chat/completions") -> int:
         """Tokens the prompt takes, as stream() will build it. Fast enough to call on the loop."""
@@ -262,10 +321,37 @@ class LlamaCppBackend:
 
     # --- generation ----------------------------------------------------------------------
 
+    def _turn_lock(self) -> asyncio.Lock:
+        # An asyncio.Lock belongs to one loop; a backend outlives a loop only in tests, and then idle.
+        loop = asyncio.get_running_loop()
+        if self._turn is None or self._turn_loop is not loop:
+            self._turn, self._turn_loop = asyncio.Lock(), loop
+        return self._turn
+
     async def stream(self, request: BackendRequest) -> AsyncIterator[BackendChunk]:
         if self._llm is None:
             raise cat.MODEL_NOT_LOADED.error(model=self.model_name, path=str(self.model_path))
         loop = asyncio.get_running_loop()
+        turn = self._turn_lock()
+        # The model serves one request at a time; the others wait here for it, and the router's
+        # first-token timeout is already running. So while this request waits behind a
+        # generation that is moving, it says so (HEARTBEAT: alive, nothing yet), and the wait
+        # for its first token starts when its own turn does -- not a timeout, a breaker trip
+        # or a cached answer for what is only a queue.
+        waiting = asyncio.ensure_future(turn.acquire())
+        waited = False
+        try:
+            while not (await asyncio.wait({waiting}, timeout=QUEUED_HEARTBEAT_S))[0]:
+                if time.monotonic() - self._progress < BUSY_IS_HEALTHY_S:
+                    waited = True
+                    yield HEARTBEAT
+        except BaseException:  # gave up while waiting: no thread was started
+            if waiting.done() and not waiting.cancelled():
+                turn.release()
+            else:
+                waiting.cancel()
+            raise
+
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
 
@@ -275,31 +361,25 @@ class LlamaCppBackend:
             except RuntimeError:  # the loop is closed: nobody is listening any more
                 cancelled.set()
 
-        worker = threading.Thread(target=self._generate, args=(request, cancelled, emit), name="llamacpp-generate", daemon=True)
-        worker.start()
-        # The model serves one request at a time; the others wait here for it, and the router's
-        # first-token timeout is already running. So while this request waits behind a
-        # generation that is moving, it says so (HEARTBEAT: alive, nothing yet), and the wait
-        # for its first token starts when its own turn does -- not a timeout, a breaker trip
-        # or a cached answer for what is only a queue.
-        started = waited = False
+        def work() -> None:
+            try:
+                self._generate(request, cancelled, emit)
+            finally:
+                # The turn passes on when this thread is done with the model, not when its
+                # consumer leaves: a thread still finishing a token must not meet the next one.
+                with suppress(RuntimeError):
+                    loop.call_soon_threadsafe(turn.release)
+
         try:
+            threading.Thread(target=work, name="llamacpp-generate", daemon=True).start()
+        except BaseException:
+            turn.release()
+            raise
+        try:
+            if waited:
+                yield HEARTBEAT  # the wait for the first token starts now
             while True:
-                if started:
-                    item = await queue.get()
-                else:
-                    try:
-                        item = await asyncio.wait_for(queue.get(), QUEUED_HEARTBEAT_S)
-                    except TimeoutError:
-                        if time.monotonic() - self._progress < BUSY_IS_HEALTHY_S:
-                            waited = True
-                            yield HEARTBEAT
-                        continue
-                if item is _STARTED:
-                    started = True
-                    if waited:
-                        yield HEARTBEAT  # the wait for the first token starts now
-                    continue
+                item = await queue.get()
                 if item is _END:
                     break
                 if isinstance(item, BaseException):
@@ -311,9 +391,8 @@ class LlamaCppBackend:
     def _generate(self, request: BackendRequest, cancelled: threading.Event, emit: Callable[[Any], None]) -> None:
         try:
             with self._using() as llm:
-                if cancelled.is_set():  # gave up while waiting for the lock
+                if cancelled.is_set():  # gave up before the model was free
                     return
-                emit(_STARTED)
                 self._progress = time.monotonic()
                 # A raw text prompt (the completions API) skips the chat template.
                 endpoint = "completions" if request.kind == "text" else request.endpoint
@@ -397,6 +476,23 @@ class LlamaCppBackend:
                 _clear(self._llm)
         finally:
             self._lock.release()
+
+
+def _control_tokens(llm: Any) -> tuple[dict[str, int], re.Pattern[str] | None]:
+    """The vocabulary's control tokens (``<|im_start|>`` and the like) by their text, and a
+    pattern that finds them, longest first (what llama.cpp's special-token parsing matches)."""
+    import llama_cpp
+
+    model = llm._model
+    by_text: dict[str, int] = {}
+    for token in range(int(llm.n_vocab())):
+        if llama_cpp.llama_vocab_get_attr(model.vocab, token) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
+            text = model.token_get_text(token)
+            if text:
+                by_text.setdefault(text, token)
+    if not by_text:
+        return by_text, None
+    return by_text, re.compile("|".join(re.escape(t) for t in sorted(by_text, key=len, reverse=True)))
 
 
 def _cold_prefill(llm: Any, tokens: list[int], n_batched: int, cancelled: threading.Event) -> None:

@@ -156,6 +156,12 @@ class _GuardedH11Protocol(H11Protocol):
         else:
             self.transport.close()  # an idle connection: nothing to answer
 
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's own answer to what h11 cannot parse (a header past its size limit, bad
+        # syntax) is plain text; ours carries the code like every other error.
+        err = catalogue.VAL_MALFORMED.error("the HTTP request is malformed, or its request line or headers are too long")
+        self._close_with(err)
+
     # --- sending -------------------------------------------------------------------
 
     def pause_writing(self) -> None:

@@ -12,6 +12,7 @@ waits behind a generation that is moving.
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from core.config import Settings
 from core.router import Router
@@ -68,3 +69,41 @@ def test_heartbeats_come_only_while_waiting_behind_a_moving_generation(llama_bac
     first_beats, second_beats, second_texts = asyncio.run(asyncio.wait_for(main(), 120))
     assert first_beats == 0  # the model was free
     assert second_beats >= 1 and second_texts >= 1  # it waited, and said so, then answered
+
+
+def test_requests_that_leave_while_waiting_start_no_thread(llama_backend: LlamaCppBackend) -> None:
+    # Regression: each request started a generate thread at once, which blocked on the model
+    # until the running generation ended; 60 requests that came and went during a long
+    # answer left 62 threads behind (400: 153), while admission saw one or two.
+    dep = Deployment("local", "local", "smollm2")
+    long = BackendRequest(dep, [Message("user", PROMPT)], {"max_tokens": 200, "temperature": 0}, "chat/completions")
+    short = BackendRequest(dep, [Message("user", PROMPT)], {"max_tokens": 4, "temperature": 0}, "chat/completions")
+
+    def generating() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == "llamacpp-generate")
+
+    async def visitor() -> None:
+        async def take() -> None:
+            async for _ in llama_backend.stream(short):
+                pass
+
+        task = asyncio.ensure_future(take())
+        await asyncio.sleep(0.05)  # waiting behind the long answer
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def main() -> tuple[int, int]:
+        texts = 0
+        most = 0
+        async for chunk in llama_backend.stream(long):
+            if chunk is HEARTBEAT or not chunk.text:
+                continue
+            texts += 1
+            if texts == 2:  # the long answer holds the model: sixty requests come and go
+                await asyncio.gather(*(visitor() for _ in range(60)))
+            most = max(most, generating())
+        return texts, most
+
+    texts, most = asyncio.run(asyncio.wait_for(main(), 120))
+    assert texts > 2
+    assert most == 1  # only the generation that runs has a thread
