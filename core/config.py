@@ -502,10 +502,6 @@ def _count(*, ge: int = 1, le: int = _COUNT) -> _Rule:
     return _Rule(ge=ge, le=le)
 
 
-# Lower bounds only: a number's rule needs an upper bound as well (tests/core/test_config.py checks).
-_POSITIVE: Final = _Rule(gt=0)
-_NON_NEGATIVE: Final = _Rule(ge=0)
-_AT_LEAST_ONE: Final = _Rule(ge=1)
 _FRACTION: Final = _Rule(gt=0, le=1)  # 0 < x <= 1
 _MULTIPLIER: Final = _Rule(ge=1, le=_GROWTH)
 _NAME: Final = _Rule(nonempty=True)

@@ -377,12 +377,14 @@ def get_logger(name: str) -> StructuredLogger:
 
 
 class RepeatFilter(logging.Filter):
-    """Lets through at most ``burst`` records of one kind every ``period`` seconds.
+    """Lets through at most ``burst`` failures of one kind every ``period`` seconds.
 
-    A kind is a logger, a level, a message (before ``%`` formatting) and an error code:
-    a failure that repeats thousands of times a second (a client flood, the process
-    out of file descriptors) is logged a few times, not thousands. The first record
+    A failure is a record at WARNING or above, or one that carries an error code;
+    its kind is its logger, level, message (before ``%`` formatting) and code. A
+    failure that repeats thousands of times a second (a client flood, the process
+    out of file descriptors) is logged a few times, not thousands; the first record
     of a kind let through after some were held back says how many: ``suppressed``.
+    Other records (an access log line per request) all pass.
     """
 
     def __init__(self, burst: int = 5, period: float = 10.0, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -398,6 +400,8 @@ class RepeatFilter(logging.Filter):
         payload = getattr(record, _PAYLOAD, None) or {}
         error = payload.get("error")
         code = payload.get("error_code") or (error.code if isinstance(error, LLMError) else None)
+        if record.levelno < logging.WARNING and code is None:
+            return True
         kind = (record.name, record.levelno, str(record.msg), code)
         now = self._clock()
         with self._lock:

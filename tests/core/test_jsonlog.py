@@ -552,3 +552,136 @@ def test_sorted_keys_option() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     keys = list(json.loads(JsonFormatter(sort_keys=True).format(record)))
     assert keys == sorted(keys)
+
+
+# --- repeated lines -----------------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def limited(cap: Capture) -> Iterator[tuple[Capture, Clock]]:
+    """``cap`` with a RepeatFilter (3 per 10 s, on an injected clock) on its handler."""
+    clock = Clock()
+    repeat = jsonlog.RepeatFilter(burst=3, period=10.0, clock=clock)
+    cap.handler.addFilter(repeat)
+    try:
+        yield cap, clock
+    finally:
+        cap.handler.removeFilter(repeat)
+
+
+def test_repeats_past_the_burst_are_held_back(limited: tuple[Capture, Clock]) -> None:
+    cap, clock = limited
+    for i in range(100):
+        cap.log.warning("connection refused", attempt=i)
+        clock.now += 0.01
+    entries = cap.entries()
+    assert [e["extra"] for e in entries] == [{"attempt": 0}, {"attempt": 1}, {"attempt": 2}]
+
+
+def test_the_first_line_after_the_period_says_how_many_were_held_back(limited: tuple[Capture, Clock]) -> None:
+    cap, clock = limited
+    for _ in range(50):
+        cap.log.warning("connection refused")
+    clock.now += 9.9  # still the same period
+    cap.log.warning("connection refused")
+    assert len(cap.entries()) == 3
+    clock.now += 0.1  # ten seconds after the first
+    cap.log.warning("connection refused")
+    cap.log.warning("connection refused")
+    entries = cap.entries()
+    assert [e["extra"] for e in entries] == [{}, {}, {}, {"suppressed": 48}, {}]
+    # A quiet period: the next line carries no count.
+    clock.now += 60
+    cap.log.warning("connection refused")
+    assert cap.entries()[-1]["extra"] == {}
+    assert len(cap.entries()) == 6
+
+
+def test_kinds_are_counted_apart(limited: tuple[Capture, Clock]) -> None:
+    cap, _ = limited
+    other = jsonlog.get_logger(cap.std.name + ".other")  # another logger, through the same handler (propagates)
+    for _ in range(10):
+        cap.log.warning("a")
+        cap.log.warning("b")  # another message
+        cap.log.error("a")  # another level
+        other.warning("a")  # another logger
+    messages = [(e["logger"], e["level"], e["message"]) for e in cap.entries()]
+    mine = cap.std.name
+    for kind in [(mine, "WARNING", "a"), (mine, "WARNING", "b"), (mine, "ERROR", "a"), (other.name, "WARNING", "a")]:
+        assert messages.count(kind) == 3, kind
+    assert len(messages) == 12
+
+
+def test_a_kind_is_its_message_before_formatting(limited: tuple[Capture, Clock]) -> None:
+    cap, _ = limited
+    for i in range(10):
+        cap.std.warning("refused connection %d", i)  # ten different lines, one kind
+    assert [e["message"] for e in cap.entries()] == ["refused connection 0", "refused connection 1", "refused connection 2"]
+
+
+def test_the_error_code_is_part_of_the_kind(limited: tuple[Capture, Clock]) -> None:
+    cap, _ = limited
+    for _ in range(10):
+        cap.log.warning("request failed", error=catalogue.RATE_QUEUE_FULL.error())
+        cap.log.warning("request failed", error=catalogue.AUTH_FAILED.error())
+        cap.log.warning("request failed", error_code="LLM_TIMEOUT_006_E")
+        cap.log.warning("request failed")
+    codes = [e.get("error_code") for e in cap.entries()]
+    for code in ["LLM_RATE_002_E", "LLM_AUTH_001_E", "LLM_TIMEOUT_006_E", None]:
+        assert codes.count(code) == 3, code
+    assert len(codes) == 12
+
+
+def test_only_failures_are_limited(limited: tuple[Capture, Clock]) -> None:
+    # An access line per request is INFO with no code: every one is kept. INFO with a code is a failure.
+    cap, _ = limited
+    for i in range(20):
+        cap.log.info("request", status=200, n=i)
+        cap.log.info("request headers timed out", error_code="LLM_TIMEOUT_006_E")
+    entries = cap.entries()
+    assert sum(e["message"] == "request" for e in entries) == 20
+    assert sum(e["message"] == "request headers timed out" for e in entries) == 3
+
+
+def test_memory_stays_bounded_under_many_kinds() -> None:
+    clock = Clock()
+    repeat = jsonlog.RepeatFilter(burst=1, period=10.0, clock=clock)
+    for i in range(20_000):
+        record = logging.LogRecord("test.jsonlog.kinds", logging.WARNING, __file__, 1, f"unique message {i}", None, None)
+        assert repeat.filter(record)  # each kind's first line goes through
+    assert len(repeat._kinds) <= 4096
+    # The newest kinds are still remembered: their repeats are held back.
+    again = logging.LogRecord("test.jsonlog.kinds", logging.WARNING, __file__, 1, "unique message 19999", None, None)
+    assert not repeat.filter(again)
+
+
+def test_configure_logging_limits_repeats_unless_told_not_to() -> None:
+    name = "test.jsonlog.repeats"
+    target = logging.getLogger(name)
+    limited_out, unlimited_out = io.StringIO(), io.StringIO()
+    try:
+        jsonlog.configure_logging("INFO", limited_out, logger=name)
+        target.propagate = False
+        log = jsonlog.get_logger(name)
+        for _ in range(100):
+            log.warning("flood")
+        assert len(limited_out.getvalue().splitlines()) == 5  # the default burst
+        jsonlog.configure_logging("INFO", unlimited_out, logger=name, limit_repeats=False)
+        for _ in range(100):
+            log.warning("flood")
+        assert len(unlimited_out.getvalue().splitlines()) == 100
+    finally:
+        for h in list(target.handlers):
+            target.removeHandler(h)
+        target.setLevel(logging.NOTSET)
+        target.propagate = True
