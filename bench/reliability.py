@@ -94,6 +94,32 @@ Defects found while building and running these scripts, each fixed with a regres
 - **Out of restarts, out of options.** When an answer had used its `stream.max_restarts` on a deployment that cannot
   continue a prefix, the router dropped every deployment still queued and ended the answer incomplete, though the next
   one could have continued it; it now passes over that one deployment (`tests/core/test_router_restarts.py`).
+
+A review that attacked the server as a hostile client found more, which the security part now measures itself (slow
+clients, long inputs, the thread and file-descriptor census, special-token injection), each fixed with a regression test
+in `tests/edge_server/test_hostile_clients.py` unless named otherwise:
+
+- **One request froze the server.** The log scrubber's key=value pattern was quadratic on a long run of word characters,
+  and it ran on the event loop for the access line: `GET /` and 16,000 characters held `/health` for 15.8 s. Every
+  pattern is linear now (`tests/core/test_jsonlog.py` checks it on adversarial input) and logged paths are clipped.
+- **Connections were free.** Half a header, a trickled one, a body that stopped or a client that stopped reading held
+  its connection indefinitely, and nothing capped how many: at the file-descriptor limit `/health` stopped answering
+  and asyncio logged thousands of identical stack traces a second. The server now runs uvicorn's HTTP protocol with a
+  header clock, a send clock and a connection cap (`edge_server/protocol.py`), reads bodies on a clock, and logs a
+  repeating failure a few times per period with a count of the rest.
+- **Readers held slots.** The admission slot was held until the client had read the whole answer; four clients that
+  stopped reading kept every slot. Answers are now generated into a buffer and the slot is freed when generation ends
+  (`edge_server/answer.py`).
+- **Waiting requests held threads.** The local backend started a thread per request, which waited for the model before
+  it could see that its client had left: 400 passing requests left 153 threads. A request now waits for its turn on the
+  loop and gets a thread only then (`tests/edge_server/test_llamacpp_queue.py`).
+- **Retry-After could be talked down.** Requests for unknown models took a slot and fed the estimate with their 1 ms;
+  they are now refused before a slot, and only answers generated to the end feed it.
+- **A typed `<|im_start|>` was a control token**, so a user could forge a system turn; content is now tokenized as
+  text, on the server and in the page (`tests/edge_server/test_llamacpp.py`, `tests/web_js/`).
+- Smaller: configuration values out of any sane range or of the wrong type (`tests/core/test_config.py`), an aborted
+  upload logged as a 500, dotfiles and symlink loops in the web folder, a 405 without `Allow` (`test_web.py`), and
+  request fields accepted and silently ignored (`test_validation.py`).
 """
 
 ModuleLoader = Callable[[str], ModuleType | None]

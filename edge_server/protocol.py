@@ -58,6 +58,8 @@ class ConnectionStats:
     refused: int = 0
     header_timeouts: int = 0
     send_timeouts: int = 0
+    refusal: bytes | None = None  # the 503 a refused connection gets, made once
+    refusal_logged: float = float("-inf")  # loop time of the last "connections refused" line
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -108,14 +110,34 @@ class _GuardedH11Protocol(H11Protocol):
         super().connection_made(transport)
         self.stats.open = len(self.connections)
         if len(self.connections) > self.stats.limit:
-            self.stats.refused += 1
-            err = catalogue.RATE_TOO_MANY_CONNECTIONS.error(
-                f"the server holds {self.stats.limit} connections, its limit", retry_after=1.0, limit=self.stats.limit
-            )
-            _log.warning("connection refused", error=err, open=len(self.connections))
-            self._close_with(err)
+            self._refuse()
             return
         self._start_header_clock()
+
+    def _refuse(self) -> None:
+        # A flood arrives as one batch of accepted connections, each refused before the loop
+        # gets to anything else (a /health among them): so the refusal is prepared once,
+        # and logged at most once a second with the count since.
+        stats = self.stats
+        stats.refused += 1
+        if stats.refusal is None:
+            err = catalogue.RATE_TOO_MANY_CONNECTIONS.error(
+                f"the server holds {stats.limit} connections, its limit", retry_after=1.0, limit=stats.limit
+            )
+            stats.refusal = _raw_response(err)
+        now = self.loop.time()
+        if now - stats.refusal_logged >= 1.0:
+            stats.refusal_logged = now
+            _log.warning(
+                "connections refused",
+                error_code=catalogue.RATE_TOO_MANY_CONNECTIONS.code,
+                refused=stats.refused,
+                open=len(self.connections),
+                max_connections=stats.limit,
+            )
+        self._stop_clocks()
+        self.transport.write(stats.refusal)
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_clocks()
