@@ -1,44 +1,50 @@
-"""Write docs/errors.md from the error catalogue.
+"""Write docs/errors.md and web/src/catalogue.js from the error catalogue.
 
-python build/gen_error_docs.py           # (re)write docs/errors.md
-python build/gen_error_docs.py --check   # exit 1 when docs/errors.md is stale
+python build/gen_error_docs.py           # (re)write both
+python build/gen_error_docs.py --check   # exit 1 when either is stale
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "errors.md"
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.errors_doc import render_markdown  # noqa: E402
+from core.errors_doc import render_javascript, render_markdown  # noqa: E402
+
+# Each generated file and what renders it.
+OUTPUTS: dict[Path, Callable[[], str]] = {
+    ROOT / "docs" / "errors.md": render_markdown,
+    ROOT / "web" / "src" / "catalogue.js": render_javascript,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if docs/errors.md is stale")
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if a generated file is stale")
     args = parser.parse_args(argv)
-    text = render_markdown()
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else None
-    if args.check:
-        if current != text:
-            print(f"{DOC.relative_to(ROOT)} is stale: run `python build/gen_error_docs.py`", file=sys.stderr)
-            return 1
-        print(f"{DOC.relative_to(ROOT)} is up to date")
-        return 0
-    if current == text:
-        print(f"{DOC.relative_to(ROOT)} is up to date")
-        return 0
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    with DOC.open("w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    print(f"wrote {DOC.relative_to(ROOT)}")
-    return 0
+    stale = 0
+    for path, render in OUTPUTS.items():
+        shown = path.relative_to(ROOT)
+        text = render()
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == text:
+            print(f"{shown} is up to date")
+        elif args.check:
+            print(f"{shown} is stale: run `python build/gen_error_docs.py`", file=sys.stderr)
+            stale += 1
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+            print(f"wrote {shown}")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -1,20 +1,22 @@
-"""docs/errors.md, generated from the catalogue.
+"""docs/errors.md and the page's catalogue.js, generated from the catalogue.
 
-``python build/gen_error_docs.py`` writes it; ``--check`` (and a test) fail
-when the file and :func:`render_markdown` disagree. The output depends only
+``python build/gen_error_docs.py`` writes both; ``--check`` (and a test) fail
+when a file and its renderer (:func:`render_markdown`,
+:func:`render_javascript`) disagree. The output depends only
 on :mod:`core.catalogue`, :mod:`core.errors` and the HTTP status table of
 :mod:`core.classify`, so it is the same on every machine.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from . import catalogue, errors
 from .classify import STATUS_CODES
 from .errors import ErrorSpec, LLMError, Recovery, Severity
 
-__all__ = ["CATEGORY_TITLES", "RECOVERY_DESCRIPTIONS", "SEVERITY_DESCRIPTIONS", "render_markdown"]
+__all__ = ["CATEGORY_TITLES", "RECOVERY_DESCRIPTIONS", "SEVERITY_DESCRIPTIONS", "render_javascript", "render_markdown", "spec_names"]
 
 #: Category -> what it covers.
 CATEGORY_TITLES: dict[str, str] = {
@@ -94,8 +96,9 @@ def render_markdown() -> str:
         "<!-- Generated from core/catalogue.py by build/gen_error_docs.py; do not edit by hand. -->",
         "",
         "Every failure the router can meet has exactly one entry in the catalogue (`core/catalogue.py`) and reaches "
-        "callers as an `LLMError` subclass carrying that entry. This page is generated from the catalogue; "
-        "`python build/gen_error_docs.py --check` fails when it is stale.",
+        "callers as an `LLMError` subclass carrying that entry. This page is generated from the catalogue, and so is "
+        "the page's `web/src/catalogue.js` (JavaScript imports `CODES.<NAME>` from it and never spells a code); "
+        "`python build/gen_error_docs.py --check` fails when either is stale.",
         "",
         "## Code format",
         "",
@@ -187,3 +190,62 @@ def render_markdown() -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def spec_names() -> dict[str, ErrorSpec]:
+    """Every spec by its name in :mod:`core.catalogue` (``WASM_OUT_OF_MEMORY``), in catalogue order."""
+    by_code = {id(spec): name for name, spec in vars(catalogue).items() if isinstance(spec, ErrorSpec)}
+    return {by_code[id(spec)]: spec for spec in catalogue.ALL.values()}
+
+
+def render_javascript() -> str:
+    """web/src/catalogue.js: every code for the page, so that no JavaScript spells one by hand."""
+    lines = [
+        "// @ts-check",
+        "// Generated from core/catalogue.py by build/gen_error_docs.py -- do not edit.",
+        "// Import codes by their catalogue name: CODES.WASM_OUT_OF_MEMORY, never the string itself.",
+        "",
+        "/**",
+        " * @typedef {{code: string, name: string, category: string, severity: 'I'|'W'|'E'|'C'|'F',",
+        " *   retryable: boolean, http: number, recovery: string, summary: string}} CatalogueEntry",
+        " */",
+        "",
+        "/** Every code the product can emit, by its name in core/catalogue.py. */",
+        "export const CATALOGUE = Object.freeze({",
+    ]
+    for name, spec in spec_names().items():
+        entry = {
+            "code": spec.code,
+            "name": spec.name,
+            "category": spec.category,
+            "severity": spec.severity.value,
+            "retryable": spec.retryable,
+            "http": spec.http_status,
+            "recovery": spec.recovery.value,
+            "summary": spec.message,
+        }
+        fields = ", ".join(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in entry.items())
+        lines.append(f"  {name}: Object.freeze({{ {fields} }}),")
+    lines += [
+        "});",
+        "",
+        "/** The code strings by name: CODES.WASM_OUT_OF_MEMORY is the code of CATALOGUE.WASM_OUT_OF_MEMORY. */",
+        "export const CODES = Object.freeze({",
+    ]
+    lines += [f"  {name}: {json.dumps(spec.code)}," for name, spec in spec_names().items()]
+    lines += [
+        "});",
+        "",
+        "/** The entry of a code string, or undefined for a code the catalogue does not have. */",
+        "const BY_CODE = new Map(Object.values(CATALOGUE).map((entry) => [entry.code, entry]));",
+        "",
+        "/**",
+        " * @param {string} code",
+        " * @returns {CatalogueEntry | undefined}",
+        " */",
+        "export function lookup(code) {",
+        "  return BY_CODE.get(code);",
+        "}",
+        "",
+    ]
+    return "\n".join(lines)

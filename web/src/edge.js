@@ -5,13 +5,11 @@
 // answer.
 //
 // Failures are Errors with the server's own catalogue code (its error body
-// carries `error.code`), or LLM_NET_* when the server cannot be reached.
+// carries `error.code`), or a NET_* code when the server cannot be reached.
 
-// Codes from core/catalogue.py.
-const NET_CONNECTION_FAILED = 'LLM_NET_001_E';
-const NET_CONNECTION_RESET = 'LLM_NET_005_E';
-const STREAM_MALFORMED = 'LLM_STREAM_003_E';
-const STREAM_MISSING_DONE = 'LLM_STREAM_005_E';
+import { CODES, lookup } from './catalogue.js';
+
+const { NET_CONNECTION_FAILED, NET_CONNECTION_RESET, STREAM_MALFORMED, STREAM_NO_DONE } = CODES;
 
 export class EdgeError extends Error {
   constructor(code, message, context = {}) {
@@ -24,7 +22,7 @@ export class EdgeError extends Error {
 
 function errorFrom(body, status) {
   const err = body && body.error;
-  const code = err && typeof err.code === 'string' && err.code.startsWith('LLM_') ? err.code : NET_CONNECTION_FAILED;
+  const code = err && typeof err.code === 'string' && lookup(err.code) ? err.code : NET_CONNECTION_FAILED;
   return new EdgeError(code, (err && err.message) || `the edge server answered HTTP ${status}`, { status });
 }
 
@@ -127,6 +125,6 @@ export class EdgeClient {
       if (e instanceof EdgeError) throw e;
       throw new EdgeError(NET_CONNECTION_RESET, `the edge server's stream broke: ${e.message || e}`, { url: this.url });
     }
-    throw new EdgeError(STREAM_MISSING_DONE, 'the edge server ended the stream without [DONE]', { url: this.url });
+    throw new EdgeError(STREAM_NO_DONE, 'the edge server ended the stream without [DONE]', { url: this.url });
   }
 }

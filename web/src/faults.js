@@ -4,14 +4,15 @@
 // show failover on the real path — the real engine, the real router in
 // Pyodide, the real edge server — without having to break a GPU on purpose.
 //
-//   createRuntime({ faults: { wasm: { after: 5, code: 'LLM_WASM_003_E' } } })
+//   createRuntime({ faults: { wasm: { after: 5, code: CODES.WASM_OUT_OF_MEMORY } } })
 //
 // A fault fires on every answer until `times` is used up (default: every time,
 // like a broken device).
 
+import { CODES } from './catalogue.js';
 import { EngineError } from './engine/errors.js';
 
-const DEFAULT_CODES = { webgpu: 'LLM_WEBGPU_003_E', wasm: 'LLM_WASM_003_E' };
+const DEFAULT_CODES = { webgpu: CODES.WEBGPU_DEVICE_LOST, wasm: CODES.WASM_OUT_OF_MEMORY };
 
 /**
  * @param {{info: object, stream: Function, release?: Function, ready?: Function}} engine
@@ -53,7 +54,7 @@ export function withFault(engine, fault = {}, ep = 'wasm') {
 }
 
 /**
- * `?fault=wasm:5:LLM_WASM_003_E,webgpu:0` in a demo page's URL → the `faults` option.
+ * `?fault=wasm:5:<code>,webgpu:0` in a demo page's URL (a catalogue code string, e.g. CODES.WASM_OUT_OF_MEMORY's) → the `faults` option.
  * `wasm:off` wraps the engine with the fault disarmed, for a script to `arm()` later.
  */
 export function faultsFromQuery(value) {

@@ -7,7 +7,9 @@
 
 const DB_VERSION = 1;
 const RECORDS = 'records';
-const QUOTA = 'LLM_MEM_005_E'; // storage_quota_exceeded (core/catalogue.py)
+import { CODES } from './catalogue.js';
+
+const QUOTA = CODES.MEM_QUOTA_EXCEEDED;
 
 function request(req) {
   return new Promise((resolve, reject) => {
@@ -63,7 +65,7 @@ export class IdbStore {
     }).catch((e) => {
       if (!this.error) {
         const quota = e && e.name === 'QuotaExceededError';
-        this.error = { code: quota ? QUOTA : 'LLM_CORE_002_E', message: `learned state is kept in memory only: ${e && e.message}` };
+        this.error = { code: quota ? QUOTA : CODES.CORE_STORE_CORRUPT, message: `learned state is kept in memory only: ${e && e.message}` };
         console.warn(this.error.message, e);
       }
     });

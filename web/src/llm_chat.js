@@ -27,6 +27,7 @@
 // Methods: send(text) → Promise<done event>, stop(), clear(). `ready` is a
 // Promise of the PageRuntime.
 
+import { CODES } from './catalogue.js';
 import { createRuntime } from './runtime.js';
 import { enableOffline } from './offline.js';
 
@@ -181,7 +182,7 @@ export class LlmChat extends HTMLElement {
         // Nothing can answer: say so now, with the code, instead of on the first question.
         const reason = Object.values(runtime.loadErrors)[0] || Object.values(runtime.plan.excluded || {})[0];
         this._error({
-          code: 'LLM_MODEL_008_E',
+          code: CODES.MODEL_NO_LOCAL_ENGINE,
           summary: 'No engine on this device can run the model, and no edge server is configured.',
           message: reason ? reason.message : 'set edge-url to let an edge server answer',
         });
@@ -191,7 +192,7 @@ export class LlmChat extends HTMLElement {
       this._emit('llm-ready', { engine: runtime.engine, plan: runtime.plan, edgeUrl: runtime.edgeUrl });
       if (this.hasAttribute('offline')) this._keepOffline(runtime);
     } catch (e) {
-      const error = { code: e.code || 'LLM_CORE_001_E', summary: 'The chat could not start.', message: String(e.message || e) };
+      const error = { code: e.code || CODES.CORE_INIT_FAILED, summary: 'The chat could not start.', message: String(e.message || e) };
       stage.textContent = `${error.code}: ${error.message}`;
       this._badge(null, 'failed');
       this._error(error);
@@ -255,7 +256,7 @@ export class LlmChat extends HTMLElement {
         },
       });
     } catch (e) {
-      done = { type: 'done', complete: false, error: { code: e.code || 'LLM_CORE_006_E', message: String(e.message || e) } };
+      done = { type: 'done', complete: false, error: { code: e.code || CODES.CORE_INTERNAL, message: String(e.message || e) } };
     } finally {
       this._controller = null;
       bubble.classList.remove('streaming');
@@ -265,7 +266,7 @@ export class LlmChat extends HTMLElement {
     if (answer) this.messages.push({ role: 'assistant', content: answer });
     else this.messages.pop(); // nothing answered: the question can be asked again
     if (!answer) bubble.remove();
-    if (done.finish_reason === 'abort' || (done.error && done.error.code === 'LLM_CORE_007_I')) {
+    if (done.finish_reason === 'abort' || (done.error && done.error.code === CODES.CORE_CANCELLED)) {
       if (answer) this._mark(bubble, 'stopped');
     } else if (done.error) {
       if (answer) this._mark(bubble, `incomplete — ${done.error.code}`);

@@ -9,12 +9,14 @@
 // callback). `ep` and `threads` are passed through for the engine.
 //
 // Failures are Errors with a catalogue code in `.code` (and `.url` where a
-// fetch failed): LLM_WASM_001_E when Pyodide does not load, LLM_CORE_001_E
+// fetch failed): WASM_LOAD_FAILED when Pyodide does not load, CORE_INIT_FAILED
 // (init failed) when build.json, a wheel or llm_web does not.
 
 import { readBody } from './read_body.js';
 
-export const CODES = Object.freeze({ WASM_LOAD_FAILED: 'LLM_WASM_001_E', CORE_INIT_FAILED: 'LLM_CORE_001_E' });
+import { CODES } from './catalogue.js';
+
+export { CODES };
 
 export class RuntimeLoadError extends Error {
   constructor(code, message, { url, cause } = {}) {

@@ -6,10 +6,12 @@
 //
 // offline 'full': a reload answers on this device with no server at all.
 // offline 'shell': the page and runtime are kept but the model did not fit the
-// storage quota (error.code LLM_MEM_005_E): offline, the model cannot load.
+// storage quota (error.code MEM_QUOTA_EXCEEDED): offline, the model cannot load.
 // state 'failed' / 'unsupported': nothing is kept (error says why).
 
-const QUOTA = 'LLM_MEM_005_E';
+import { CODES } from './catalogue.js';
+
+const QUOTA = CODES.MEM_QUOTA_EXCEEDED;
 const STATUS = 'llm-sw-status';
 
 function until(worker, states) {
@@ -61,7 +63,8 @@ export async function enableOffline({ base = '/', models = ['wasm'], onStatus } 
   try {
     report({ state: 'installing', models });
     const script = new URL(`sw.js?models=${encodeURIComponent(models.join(','))}`, root);
-    const registration = await navigator.serviceWorker.register(script, { scope: root.pathname, updateViaCache: 'none' });
+    // A module worker: it imports the generated catalogue.js like the page does.
+    const registration = await navigator.serviceWorker.register(script, { scope: root.pathname, updateViaCache: 'none', type: 'module' });
     // register() with an unchanged address does not look for a new build; update() does
     // (it fails offline, where the worker already active is the one to keep).
     await registration.update().catch(() => {});
@@ -70,12 +73,12 @@ export async function enableOffline({ base = '/', models = ['wasm'], onStatus } 
     if (state === 'redundant') {
       // Its install failed; the worker said why in a message (or a newer one replaced it).
       await new Promise((resolve) => setTimeout(resolve, 50));
-      if (failure || !registration.active) return report(failure || { state: 'failed', error: { code: 'LLM_NET_002_E', message: 'the service worker did not install' } });
+      if (failure || !registration.active) return report(failure || { state: 'failed', error: { code: CODES.NET_DOWNLOAD_FAILED, message: 'the service worker did not install' } });
     }
     const status = (await ask(registration.active)) || { state: 'ready' };
     return report({ ...status, persisted });
   } catch (e) {
-    const code = e && e.name === 'QuotaExceededError' ? QUOTA : 'LLM_NET_002_E';
+    const code = e && e.name === 'QuotaExceededError' ? QUOTA : CODES.NET_DOWNLOAD_FAILED;
     return report({ state: 'failed', error: { code, message: String((e && e.message) || e) } });
   } finally {
     navigator.serviceWorker.removeEventListener('message', onMessage);

@@ -6,10 +6,7 @@
 // failure is reported as an `error` with a catalogue code — because a failed
 // probe must still let the router pick WASM or the edge server.
 
-const CODES = {
-  WEBGPU_UNAVAILABLE: 'LLM_WEBGPU_001_E',
-  WASM_UNSUPPORTED: 'LLM_WASM_004_E',
-};
+import { CODES } from './catalogue.js';
 
 const LIMIT_NAMES = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup'];
 

@@ -1,5 +1,6 @@
 // The live routing page (routing.html): the widget, with the router's plan,
 // breakers and moves shown beside it as they happen.
+import { CATALOGUE } from './catalogue.js';
 import { mountChat } from './demo_widget.js';
 import { engineLabel } from './llm_chat.js';
 
@@ -58,6 +59,14 @@ async function showEdge(runtime) {
   } catch (e) {
     $('edge').replaceChildren(row(['unreachable', String(e.message || e)]));
   }
+}
+
+// The failures a device has, offered in the fault form (their codes from the generated catalogue).
+for (const name of ['WEBGPU_DEVICE_LOST', 'WEBGPU_OUT_OF_MEMORY', 'WASM_OUT_OF_MEMORY', 'ONNX_RUN_FAILED']) {
+  const { code, summary } = CATALOGUE[name];
+  const option = new Option(code, code);
+  option.title = summary;
+  $('code').append(option);
 }
 
 const fault = q.get('fault');

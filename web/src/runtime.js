@@ -10,6 +10,7 @@
 // first time the router falls back to them (each variant is ~100 MB to fetch
 // and hundreds of MB of memory, and most pages never need the second).
 
+import { CODES } from './catalogue.js';
 import { loadRuntime } from './loader.js';
 import { probeDevice } from './probe.js';
 import { loadEngine } from './engine/engine.js';
@@ -112,7 +113,7 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
       first = ep;
       break;
     } catch (e) {
-      errors[ep] = { code: e.code || 'LLM_ONNX_002_E', message: String(e.message || e) };
+      errors[ep] = { code: e.code || CODES.ONNX_SESSION_FAILED, message: String(e.message || e) };
       console.warn(`engine ${ep} failed to load`, e);
     }
   }
@@ -126,7 +127,7 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
       kwargs.store = pyodide.pyimport('llm_web.js_store').WriteThroughStore(pyodide.toPy(snapshot), idb);
     } catch (e) {
       // No IndexedDB (private mode, blocked storage): learn in memory only, and say so.
-      storeError = { code: 'LLM_CORE_002_E', message: `learned state is kept in memory only: ${e.message || e}` };
+      storeError = { code: CODES.CORE_STORE_CORRUPT, message: `learned state is kept in memory only: ${e.message || e}` };
       console.warn(storeError.message, e);
     }
   }

@@ -2,12 +2,12 @@
 // wheels and the browser model in one Cache Storage cache per build, so that
 // with the edge server gone a reload still answers on the local engine.
 //
-//   navigator.serviceWorker.register('/sw.js?models=wasm', { scope: '/' })   (offline.js does this)
+//   navigator.serviceWorker.register('/sw.js?models=wasm', { scope: '/', type: 'module' })   (offline.js does this)
 //
 // - install: precaches every file build.json lists, then the model files of
 //   the variants named in `?models=` (the engines the page will run). When the
 //   storage quota cannot take the model it is left out (the page and runtime
-//   are still cached) and the status says so with LLM_MEM_005_E.
+//   are still cached) and the status says so with MEM_QUOTA_EXCEEDED.
 // - activate: deletes the caches of older builds, takes over open pages.
 // - fetch: the API (/v1, /api, /health, /metrics) always goes to the network;
 //   everything else is answered from the cache, else fetched and kept.
@@ -16,14 +16,16 @@
 // build ids): a new build changes these bytes, the browser installs the new
 // worker, and its activate step replaces the old cache.
 
+import { CODES } from './catalogue.js';
+
 const VERSION = '__LLM_ROUTER_VERSION__';
 const PREFIX = 'llm-router-';
 const CACHE = `${PREFIX}${VERSION}`;
 const STATUS_KEY = '__llm_router_sw_status__';
 const MODEL_DIR = 'models/smollm2-135m-instruct/';
 const API = new Set(['v1', 'api', 'health', 'metrics']);
-const QUOTA = 'LLM_MEM_005_E';
-const DOWNLOAD = 'LLM_NET_002_E';
+const QUOTA = CODES.MEM_QUOTA_EXCEEDED;
+const DOWNLOAD = CODES.NET_DOWNLOAD_FAILED;
 // Room kept free beyond the files themselves (Cache Storage has per-entry overhead).
 const HEADROOM = 1.1;
 

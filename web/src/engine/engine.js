@@ -486,7 +486,7 @@ export class Engine {
     }
   }
 
-  /** Free the session (and its GPU or WASM memory). Streams after this fail with LLM_MODEL_007_E. */
+  /** Free the session (and its GPU or WASM memory). Streams after this fail with MODEL_NOT_LOADED. */
   async release() {
     const unlock = await this.lock();
     try {

@@ -1,38 +1,20 @@
 // Engine failures as coded errors.
 //
-// The codes are the ones in core/catalogue.py (LLM_<CATEGORY>_<NNN>_<SEVERITY>):
+// The codes are the ones in core/catalogue.py, imported from the generated catalogue.js:
 // the router in Pyodide classifies a failure by its code, so every error that
 // leaves the engine must carry one. onnxruntime-web, WebGPU and Emscripten
 // report failures as plain Errors (or strings, or numbers) whose only signal is
 // the message text; toEngineError() is the one place that reads those texts.
 
-/** Codes this module emits, named as in core/catalogue.py. */
-export const CODES = Object.freeze({
-  WEBGPU_UNAVAILABLE: 'LLM_WEBGPU_001_E',
-  WEBGPU_OUT_OF_MEMORY: 'LLM_WEBGPU_002_E',
-  WEBGPU_DEVICE_LOST: 'LLM_WEBGPU_003_E',
-  WEBGPU_PIPELINE_FAILED: 'LLM_WEBGPU_004_E',
-  WEBGPU_NO_F16: 'LLM_WEBGPU_005_W',
-  WEBGPU_LIMITS: 'LLM_WEBGPU_006_E',
-  WASM_LOAD_FAILED: 'LLM_WASM_001_E',
-  WASM_NO_THREADS: 'LLM_WASM_002_W',
-  WASM_OUT_OF_MEMORY: 'LLM_WASM_003_E',
-  WASM_UNSUPPORTED: 'LLM_WASM_004_E',
-  ONNX_RUNTIME_MISSING: 'LLM_ONNX_001_E',
-  ONNX_SESSION_FAILED: 'LLM_ONNX_002_E',
-  ONNX_RUN_FAILED: 'LLM_ONNX_003_E',
-  ONNX_INVALID_MODEL: 'LLM_ONNX_004_E',
-  ONNX_UNSUPPORTED_OP: 'LLM_ONNX_005_E',
-  NET_DOWNLOAD_FAILED: 'LLM_NET_002_E',
-  MODEL_NOT_LOADED: 'LLM_MODEL_007_E',
-  RUNTIME_CONTEXT_LENGTH: 'LLM_RUNTIME_003_E',
-  VAL_MALFORMED: 'LLM_VAL_001_E',
-});
+import { CODES } from '../catalogue.js';
+
+/** The catalogue's codes (web/src/catalogue.js, generated from core/catalogue.py). */
+export { CODES };
 
 /** An engine failure with a catalogue code. */
 export class EngineError extends Error {
   /**
-   * @param {string} code catalogue code, e.g. "LLM_ONNX_002_E"
+   * @param {string} code catalogue code, e.g. CODES.ONNX_SESSION_FAILED
    * @param {string} message
    * @param {{context?: Record<string, unknown>, cause?: unknown}} [options]
    */
