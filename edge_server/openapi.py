@@ -15,7 +15,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from .validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT, ROLES
+from core.params import MAX_TOKENS_LIMIT
+
+from .validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS, ROLES
 
 __all__ = ["ERROR_CODE_PATTERN", "openapi_document"]
 

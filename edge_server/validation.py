@@ -22,27 +22,19 @@ the error codes and messages are this product's own.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from core import catalogue
-from core.errors import LLMError
+from core.params import field_error as _err
+from core.params import number, sampling
 from core.types import ChatRequest, Message
 
 __all__ = ["MAX_BODY_BYTES", "MAX_PROMPT_CHARS", "parse_body", "parse_chat", "parse_completion", "parse_responses"]
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB
 MAX_PROMPT_CHARS = 200_000
-MAX_TOKENS_LIMIT = 32_768
 ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
-
-
-def _err(spec: Any, field: str, message: str, value: Any = None) -> LLMError:
-    ctx: dict[str, Any] = {"field": field}
-    if value is not None:
-        ctx["value"] = value if isinstance(value, (int, float, bool)) else repr(value)[:80]
-    return spec.error(f"{field}: {message}", **ctx)  # type: ignore[no-any-return]
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -65,20 +57,6 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     except RecursionError:
         raise catalogue.VAL_MALFORMED.error("request body is nested too deeply") from None
     return data
-
-
-def _number(data: Mapping[str, Any], field: str, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False) -> Any:
-    value = data.get(field)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise _err(catalogue.VAL_WRONG_TYPE, field, f"must be {'an integer' if integer else 'a number'}", value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _err(catalogue.VAL_OUT_OF_RANGE, field, "must be finite", value)
-    if value < lo or value > hi or (lo_open and value == lo):
-        bound = f"({lo:g}, {hi:g}]" if lo_open else f"[{lo:g}, {hi:g}]"
-        raise _err(catalogue.VAL_OUT_OF_RANGE, field, f"must be in {bound}", value)
-    return value
 
 
 def _model(data: Mapping[str, Any]) -> str:
@@ -142,33 +120,9 @@ def _messages(value: Any, field: str = "messages") -> list[Message]:
 
 
 def _sampling(data: Mapping[str, Any], max_tokens_fields: tuple[str, ...]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for name in max_tokens_fields:
-        n = _number(data, name, 1, MAX_TOKENS_LIMIT, integer=True)
-        if n is not None:
-            params["max_tokens"] = n
-    for name, lo, hi, lo_open in (
-        ("temperature", 0.0, 2.0, False),
-        ("top_p", 0.0, 1.0, True),
-        ("presence_penalty", -2.0, 2.0, False),
-        ("frequency_penalty", -2.0, 2.0, False),
-    ):
-        v = _number(data, name, lo, hi, lo_open=lo_open)
-        if v is not None:
-            params[name] = v
-    seed = _number(data, "seed", -(2**63), 2**63 - 1, integer=True)
-    if seed is not None:
-        params["seed"] = seed
-    stop = data.get("stop")
-    if stop is not None:
-        if isinstance(stop, str):
-            stop = [stop]
-        if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
-            raise _err(catalogue.VAL_WRONG_TYPE, "stop", "must be a non-empty string or an array of them", stop)
-        if len(stop) > 4:
-            raise _err(catalogue.VAL_OUT_OF_RANGE, "stop", "at most 4 stop sequences", len(stop))
-        params["stop"] = stop
-    n = _number(data, "n", 1, 128, integer=True)
+    # The ranges are the core's (core/params.py), shared with the page.
+    params = sampling(data, {"max_tokens": max_tokens_fields})
+    n = number(data.get("n"), "n", 1, 128, integer=True)
     if n not in (None, 1):
         raise _err(catalogue.VAL_UNSUPPORTED, "n", "only n = 1 is supported", n)
     _refuse_unhonoured(data, _UNHONOURED)

@@ -266,6 +266,16 @@ def test_a_bad_override_is_a_coded_config_error() -> None:
         (MESSAGES, {"maxTokens": "many"}, catalogue.VAL_WRONG_TYPE),
         (MESSAGES, {"maxTokens": 0}, catalogue.VAL_OUT_OF_RANGE),
         (MESSAGES, {"stop": [1]}, catalogue.VAL_WRONG_TYPE),
+        # The edge server's ranges (core/params.py), which the page did not check before.
+        (MESSAGES, {"maxTokens": 40_000}, catalogue.VAL_OUT_OF_RANGE),
+        (MESSAGES, {"temperature": 3}, catalogue.VAL_OUT_OF_RANGE),
+        (MESSAGES, {"topP": 0}, catalogue.VAL_OUT_OF_RANGE),
+        (MESSAGES, {"seed": 1.5}, catalogue.VAL_WRONG_TYPE),
+        (MESSAGES, {"stop": ["a", "b", "c", "d", "e"]}, catalogue.VAL_OUT_OF_RANGE),
+        (MESSAGES, {"stop": ""}, catalogue.VAL_WRONG_TYPE),
+        # Penalties are checked like the server's, and refused: the page's engines do not apply them.
+        (MESSAGES, {"presencePenalty": 0.5}, catalogue.VAL_UNSUPPORTED),
+        (MESSAGES, {"frequency_penalty": 9}, catalogue.VAL_OUT_OF_RANGE),
         (MESSAGES, {"kind": "image"}, catalogue.VAL_UNSUPPORTED),
         (MESSAGES, {"deadline": -1}, catalogue.VAL_OUT_OF_RANGE),
         (MESSAGES, {"model": "gpt-9"}, catalogue.MODEL_NOT_FOUND),

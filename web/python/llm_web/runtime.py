@@ -25,6 +25,7 @@ from core.classify import classify
 from core.clock import Clock, SystemClock
 from core.config import Settings
 from core.errors import LLMError
+from core.params import sampling
 from core.router import Router
 from core.store import MemoryStore, Store
 from core.telemetry import RouterMetrics
@@ -263,6 +264,15 @@ class Runtime:
 # --- requests from JS ------------------------------------------------------------------------
 
 
+# The page's option names for each sampling parameter (camelCase, as JavaScript writes them, or the API's).
+_PAGE_NAMES: dict[str, tuple[str, ...]] = {
+    "max_tokens": ("max_tokens", "maxTokens"),
+    "top_p": ("top_p", "topP"),
+    "presence_penalty": ("presence_penalty", "presencePenalty"),
+    "frequency_penalty": ("frequency_penalty", "frequencyPenalty"),
+}
+
+
 def _chat_request(messages: Any, options: Any) -> ChatRequest:
     if not isinstance(options, Mapping):
         raise catalogue.VAL_WRONG_TYPE.error("options must be an object", field="options")
@@ -281,29 +291,11 @@ def _chat_request(messages: Any, options: Any) -> ChatRequest:
     def pick(*names: str) -> Any:
         return next((options[n] for n in names if options.get(n) is not None), None)
 
-    params: dict[str, Any] = {}
-    for key, names, number in (
-        ("max_tokens", ("max_tokens", "maxTokens"), int),
-        ("temperature", ("temperature",), float),
-        ("top_p", ("top_p", "topP"), float),
-        ("seed", ("seed",), int),
-    ):
-        value = pick(*names)
-        if value is None:
-            continue
-        ok = isinstance(value, (int, float)) if number is float else isinstance(value, int)
-        if not ok or isinstance(value, bool):
-            raise catalogue.VAL_WRONG_TYPE.error(f"{names[-1]} must be a number", field=names[-1], value=repr(value)[:50])
-        params[key] = value
-    if params.get("max_tokens", 1) < 1:
-        raise catalogue.VAL_OUT_OF_RANGE.error("maxTokens must be at least 1", field="maxTokens")
-    stop = pick("stop")
-    if stop is not None:
-        if isinstance(stop, str):
-            stop = [stop]
-        if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop):
-            raise catalogue.VAL_WRONG_TYPE.error("stop must be a string or an array of strings", field="stop")
-        params["stop"] = list(stop)
+    # The same ranges as the edge server's API (core/params.py), under the page's names too.
+    params = sampling(options, _PAGE_NAMES)
+    for penalty in ("presence_penalty", "frequency_penalty"):
+        if params.pop(penalty, 0):  # checked, so a bad value reads the same as on the server; but not applied here
+            raise catalogue.VAL_UNSUPPORTED.error(f"{penalty}: the page's engines apply no penalties", field=penalty)
     kind = pick("kind") or "chat"
     if kind not in ("chat", "text"):
         raise catalogue.VAL_UNSUPPORTED.error(f"kind must be 'chat' or 'text' (got {kind!r})", field="kind")
