@@ -461,18 +461,22 @@ def test_clients_that_stop_reading_free_their_slot_and_are_cut_off(start: Callab
 # --- 4. unknown models ------------------------------------------------------------------------
 
 
+def fill_queue(server: Edge, upstream: fp.FaultProvider, held: list[socket.socket]) -> None:
+    """One request generating (an upstream that hangs), one waiting: with one slot and one queue place, the queue is full."""
+    upstream.set_faults([fp.hang(times=2)])
+    for _ in range(2):
+        sock = connect(server.port)
+        sock.sendall(http("POST", "/v1/chat/completions", chat("chat")))
+        held.append(sock)
+    status = server.wait_for(lambda s: (s["queue"]["active"], s["queue"]["waiting"]) == (1, 1), 5.0)
+    assert (status["queue"]["active"], status["queue"]["waiting"]) == (1, 1)
+
+
 def test_unknown_models_are_refused_before_they_take_a_slot(start: Callable[..., Edge], upstream: fp.FaultProvider) -> None:
     server = start(monitor={"max_concurrency": 1, "queue_size": 1})
-    upstream.set_faults([fp.hang(times=2)])
-    held = []
+    held: list[socket.socket] = []
     try:
-        # One request generating, one waiting: the queue is full.
-        for _ in range(2):
-            sock = connect(server.port)
-            sock.sendall(http("POST", "/v1/chat/completions", chat("chat")))
-            held.append(sock)
-        status = server.wait_for(lambda s: (s["queue"]["active"], s["queue"]["waiting"]) == (1, 1), 5.0)
-        assert (status["queue"]["active"], status["queue"]["waiting"]) == (1, 1)
+        fill_queue(server, upstream, held)
         for i in range(70):
             reply = exchange(server.port, http("POST", "/v1/chat/completions", chat(f"no-such-model-{i}")), timeout=5.0)
             assert reply.status == 404 and reply.code == MODEL_NOT_FOUND, reply.raw[:300]
@@ -497,7 +501,7 @@ def test_retry_after_is_estimated_from_completed_answers_only(start: Callable[..
     # One answer of about a second, then 70 unknown models and 5 upstream failures, each over in
     # milliseconds: they used to feed the estimate too, and a full queue said "Retry-After: 1".
     server = start(monitor={"max_concurrency": 1, "queue_size": 1})
-    held = []
+    held: list[socket.socket] = []
     try:
         upstream.set_faults([fp.slow_first_token(delay=1.0)])
         assert exchange(server.port, http("POST", "/v1/chat/completions", chat("chat"))).status == 200
@@ -506,13 +510,7 @@ def test_retry_after_is_estimated_from_completed_answers_only(start: Callable[..
         upstream.set_faults([fp.server_error(times=5)])
         for _ in range(5):
             assert exchange(server.port, http("POST", "/v1/chat/completions", chat("chat"))).status in (502, 503)
-        upstream.set_faults([fp.hang(times=2)])
-        for _ in range(2):
-            sock = connect(server.port)
-            sock.sendall(http("POST", "/v1/chat/completions", chat("chat")))
-            held.append(sock)
-        status = server.wait_for(lambda s: (s["queue"]["active"], s["queue"]["waiting"]) == (1, 1), 5.0)
-        assert (status["queue"]["active"], status["queue"]["waiting"]) == (1, 1)
+        fill_queue(server, upstream, held)
         refused = exchange(server.port, http("POST", "/v1/chat/completions", chat("chat")))
         assert refused.status == 429 and refused.code == "LLM_RATE_002_E", refused.raw[:300]
         # The queue drains one answer of about 1 s at a time, and one request waits: about 2 s.
