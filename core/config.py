@@ -34,14 +34,14 @@ Shape of a document (TOML shown; JSON is the same tree)::
 
 Environment variables (:meth:`Settings.from_env`):
 
-- the seed's names: ``MAX_RETRIES`` → ``retry.max_attempts``;
+- the short legacy names: ``MAX_RETRIES`` → ``retry.max_attempts``;
   ``RETRY_DELAY`` (milliseconds) → ``retry.initial_delay`` (seconds);
   ``HEALTH_CHECK_INTERVAL`` (milliseconds) → ``monitor.health_check_interval``
   (seconds); ``MEMORY_THRESHOLD`` → ``monitor.memory_threshold``;
   ``LOG_LEVEL`` → ``logging.level``;
 - the general form ``LLM_ROUTER__<SECTION>__<FIELD>`` for any field of the
   scalar sections (``LLM_ROUTER__BREAKER__COOLDOWN=10``), and
-  ``LLM_ROUTER__DEFAULT_STRATEGY``. It is applied after the seed's names,
+  ``LLM_ROUTER__DEFAULT_STRATEGY``. It is applied after the legacy names,
   so it wins where both set a field.
 
 Values are converted to the field's type: integers, numbers, booleans
@@ -617,7 +617,7 @@ _OPTIONS: Final[dict[str, dict[str, tuple[Any, _Rule]]]] = {
     "browser": {},  # served by the page: the server reads nothing
 }
 
-# Seed 001's environment variables: (section, field, divisor to seconds).
+# The short legacy environment variables: (section, field, divisor to seconds).
 _LEGACY_ENV: Final[dict[str, tuple[str, str, float | None]]] = {
     "MAX_RETRIES": ("retry", "max_attempts", None),
     "RETRY_DELAY": ("retry", "initial_delay", 1000.0),

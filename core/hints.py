@@ -1,6 +1,6 @@
 """Compatibility hints: what the router has learned about each (provider, model, endpoint).
 
-After seed 004. Every outcome is recorded. From errors the router learns:
+Every outcome is recorded. From errors the router learns:
 
 - that a combination is broken: 5+ failures (``blacklist_after``) with not
   one success blacklists it; it is re-probed after an interval that grows

@@ -4,8 +4,8 @@
 
 - the summaries an operator reads (``error_summary``, ``retry_summary``,
   ``breaker_summary``, ``fallback_summary``, ``latency_stats``,
-  ``error_rate``/``success_rate``, ``full_summary``), in the shape of the
-  seed's "Error Metrics" guide;
+  ``error_rate``/``success_rate``, ``full_summary``), in the shape
+  docs/core.md describes;
 - a Prometheus view of the same events in ``registry``
   (:class:`core.metrics.Registry`);
 - a bounded history of :class:`MetricPoint` events and callbacks fed with
@@ -748,7 +748,7 @@ class RouterMetrics:
         return {key[0]: child.value for key, child in sorted(self._m_inflight.children().items())}
 
     def full_summary(self) -> dict[str, Any]:
-        """Everything, JSON-serialisable, shaped like the seed guide's "Full Summary"."""
+        """Everything, JSON-serialisable, as docs/core.md describes it."""
         return {
             "errors": self.error_summary().to_dict(),
             "retries": self.retry_summary().to_dict(),

@@ -1,4 +1,4 @@
-"""The self-healing monitor (seed 001): checks on an interval, acts, logs and counts.
+"""The self-healing monitor: checks on an interval, acts, logs and counts.
 
 Every ``monitor.health_check_interval`` seconds it:
 

@@ -1,4 +1,4 @@
-"""Operations commands against a running server (after seed 001's recovery script).
+"""Operations commands against a running server (docs/edge-server.md, "Operations").
 
     llm-runner-router status             breakers, queue, models, uptime
     llm-runner-router check              health checks; exit 1 when something is unhealthy
