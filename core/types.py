@@ -29,6 +29,7 @@ __all__ = [
     "StreamEvent",
     "Switch",
     "Usage",
+    "error_dict",
 ]
 
 Role = Literal["system", "user", "assistant", "tool", "developer"]
@@ -145,6 +146,16 @@ class Backend(Protocol):
 
 
 # --- what the router streams back --------------------------------------------
+#
+# Each event's ``to_dict()`` is its one JSON shape: the page's runtime hands it to
+# JavaScript as it is, and the edge server's ``x_llm`` field is made from it.
+
+
+def error_dict(err: LLMError | None) -> dict[str, Any] | None:
+    """An error as events carry it: its code, message, type and the catalogue's sentence for the code."""
+    if err is None:
+        return None
+    return {"code": err.code, "message": err.message, "type": err.type, "summary": err.spec.message}
 
 
 @dataclass(slots=True)
@@ -155,6 +166,9 @@ class Delta:
     deployment: str
     type: Literal["delta"] = "delta"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "text": self.text, "deployment": self.deployment}
+
 
 @dataclass(slots=True)
 class Switch:
@@ -164,6 +178,16 @@ class Switch:
     to_deployment: str
     error: LLMError
     type: Literal["switch"] = "switch"
+
+    def to_dict(self) -> dict[str, Any]:
+        """From where, to where, and why (``reason``: the code)."""
+        return {
+            "type": self.type,
+            "from": self.from_deployment,
+            "to": self.to_deployment,
+            "reason": self.error.code,
+            "message": self.error.message,
+        }
 
 
 @dataclass(slots=True)
@@ -179,6 +203,16 @@ class Restart:
     discarded: str
     error: LLMError
     type: Literal["restart"] = "restart"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "from": self.from_deployment,
+            "to": self.to_deployment,
+            "reason": self.error.code,
+            "message": self.error.message,
+            "discarded": self.discarded,
+        }
 
 
 @dataclass(slots=True)
@@ -196,6 +230,21 @@ class Done:
     @property
     def complete(self) -> bool:
         return self.status != "incomplete"
+
+    def to_dict(self) -> dict[str, Any]:
+        usage = self.usage
+        return {
+            "type": self.type,
+            "status": self.status,
+            "complete": self.complete,
+            "finish_reason": self.finish_reason,
+            "deployment": self.deployment,
+            "attempts": self.attempts,
+            "usage": None
+            if usage is None
+            else {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens},
+            "error": error_dict(self.error),
+        }
 
 
 StreamEvent = Delta | Switch | Restart | Done

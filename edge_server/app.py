@@ -141,20 +141,17 @@ def _rid(request: Request) -> str:
 
 
 def _x_llm(ev: StreamEvent) -> dict[str, Any]:
-    if isinstance(ev, Switch):
-        return {"event": "switch", "from": ev.from_deployment, "to": ev.to_deployment, "code": ev.error.code}
-    if isinstance(ev, Restart):
-        return {
-            "event": "restart",
-            "from": ev.from_deployment,
-            "to": ev.to_deployment,
-            "discard_chars": len(ev.discarded),
-            "code": ev.error.code,
-        }
-    assert isinstance(ev, Done)
-    out: dict[str, Any] = {"status": ev.status, "deployment": ev.deployment, "attempts": ev.attempts}
-    if ev.error is not None:
-        out["code"] = ev.error.code
+    """The ``x_llm`` field of a chunk: the core event's to_dict(), less what the OpenAI
+    shapes already carry (text, usage, finish reason), its code as ``code``."""
+    d = ev.to_dict()
+    if d["type"] in ("switch", "restart"):
+        out = {"event": d["type"], "from": d["from"], "to": d["to"], "code": d["reason"]}
+        if d["type"] == "restart":
+            out["discard_chars"] = len(d["discarded"])
+        return out
+    out = {key: d[key] for key in ("status", "deployment", "attempts")}
+    if d["error"] is not None:
+        out["code"] = d["error"]["code"]
     return out
 
 

@@ -29,7 +29,7 @@ from core.params import sampling
 from core.router import Router
 from core.store import MemoryStore, Store
 from core.telemetry import RouterMetrics
-from core.types import Backend, ChatRequest, Delta, Deployment, Done, Message, Restart, StreamEvent, Switch
+from core.types import Backend, ChatRequest, Deployment, Done, Message, StreamEvent
 
 from .backend import BrowserEngineBackend
 from .bridge import AbortHandle, JsEngine, py
@@ -312,64 +312,14 @@ def _chat_request(messages: Any, options: Any) -> ChatRequest:
 # --- events to JS ----------------------------------------------------------------------------
 
 
-def _error_dict(err: LLMError | None) -> dict[str, Any] | None:
-    if err is None:
-        return None
-    spec = catalogue.ALL.get(err.code)
-    # summary: the catalogue's human sentence for the code, which the widget shows.
-    return {"code": err.code, "message": err.message, "type": err.type, "summary": spec.message if spec else err.message}
-
-
-def _moved(kind: str, event: Switch | Restart) -> dict[str, Any]:
-    """The answer moved to another deployment: from where, to where, and why."""
-    return {
-        "type": kind,
-        "from": event.from_deployment,
-        "to": event.to_deployment,
-        "reason": event.error.code,
-        "message": event.error.message,
-    }
-
-
 def event_to_dict(event: StreamEvent) -> dict[str, Any]:
-    """A core stream event as a plain JSON-ready dict for JavaScript."""
-    if isinstance(event, Delta):
-        return {"type": "delta", "text": event.text, "deployment": event.deployment}
-    if isinstance(event, Switch):
-        return _moved("switch", event)
-    if isinstance(event, Restart):
-        return {
-            **_moved("restart", event),
-            "discarded": event.discarded,
-        }
-    assert isinstance(event, Done)
-    usage = event.usage
-    return {
-        "type": "done",
-        "status": event.status,
-        "complete": event.complete,
-        "finish_reason": event.finish_reason,
-        "deployment": event.deployment,
-        "attempts": event.attempts,
-        "usage": None
-        if usage is None
-        else {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens},
-        "error": _error_dict(event.error),
-    }
+    """A core stream event as a plain JSON-ready dict for JavaScript: the event's own to_dict()."""
+    return event.to_dict()
 
 
 def _failed(err: LLMError) -> dict[str, Any]:
     """The done event of a request that produced no text."""
-    return {
-        "type": "done",
-        "status": "incomplete",
-        "complete": False,
-        "finish_reason": None,
-        "deployment": "",
-        "attempts": 0,
-        "usage": None,
-        "error": _error_dict(err),
-    }
+    return Done("incomplete", "", None, None, attempts=0, error=err).to_dict()
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
