@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -37,6 +37,7 @@ from . import openai_format as fmt
 from .admission import Admission
 from .answer import admit
 from .openapi import openapi_document
+from .protocol import ConnectionStats
 from .validation import MAX_BODY_BYTES, parse_body, parse_chat, parse_completion, parse_responses
 from .web import WebBundle
 
@@ -47,6 +48,22 @@ _T = TypeVar("_T")
 _access = jsonlog.get_logger("edge_server.access")
 
 
+class MonitorHooks(Protocol):
+    """What the edge server asks of the self-healing monitor (edge_server/monitor.py)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+    def diagnostics(self) -> dict[str, Any]: ...
+
+    def update_gauges(self) -> None: ...
+
+    async def heal(self, actions: list[str] | None, reason: str) -> dict[str, Any]: ...
+
+
 @dataclass
 class EdgeState:
     router: Router
@@ -55,7 +72,7 @@ class EdgeState:
     admission: Admission
     api_key: str | None = None
     started: float = field(default_factory=time.monotonic)
-    monitor: Any = None  # edge_server.monitor.Monitor, when running
+    monitor: MonitorHooks | None = None  # edge_server.monitor.Monitor, when running
     on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Shutting down: answers still streaming `drain_seconds` after it began are
@@ -66,7 +83,7 @@ class EdgeState:
     ending: bool = False
     streams: set[asyncio.Task[Any]] = field(default_factory=set)
     loop: asyncio.AbstractEventLoop | None = None
-    connections: Any = None  # edge_server.protocol.ConnectionStats, when served by protocol.uvicorn_config
+    connections: ConnectionStats | None = None  # when served by protocol.uvicorn_config
 
     def begin_drain(self) -> None:
         """Called from the signal handler (any thread)."""
