@@ -84,7 +84,7 @@ Defects found while building and running these scripts, each fixed with a regres
 - **A client that left was still served.** A non-streamed request (and a streamed one still waiting for its first
   token) went on generating after its client disconnected, holding its admission slot and the local model: after a
   load run the model's queue took many seconds to drain. The edge now cancels the work as soon as the client goes
-  (`edge_server/app.py`, `tests/edge_server/test_client_disconnect.py`).
+  (`edge_server/api.py`, `tests/edge_server/test_client_disconnect.py`).
 - **Waiting in line was taken for failing.** The local model answers one request at a time, and the requests behind it
   waited inside the backend, where the router's first-token timeout was already running (and the monitor lowers that
   timeout to a quarter once answers come fast): in a burst of long answers, admitted requests timed out, were answered

@@ -34,7 +34,7 @@ from core.classify import classify
 from core.errors import LLMError
 from core.types import ChatRequest, Deployment
 
-from .app import EdgeState
+from .state import EdgeState
 
 __all__ = ["Monitor", "memory_fraction"]
 

@@ -17,7 +17,7 @@ uvicorn's h11 protocol with a clock on each connection:
   closed, before it can hold anything.
 
 The body's deadline, ``server.body_timeout``, is the app's own (it reads the body:
-app._read_body). Answers written here are raw bytes, since no ASGI cycle exists
+request_io.read_body). Answers written here are raw bytes, since no ASGI cycle exists
 yet; they carry the same coded error body as every other error. Written by hand
 because uvicorn has no such limits and a proxy in front is not something every
 deployment of this server has.

@@ -20,8 +20,9 @@ from core.router import Router
 from core.store import Store
 
 from .admission import Admission
-from .app import EdgeState, create_app
+from .app import create_app
 from .monitor import Monitor
+from .state import EdgeState
 
 __all__ = ["DEFAULT_MODEL_FILE", "build_state", "default_settings", "load_settings", "make_app"]
 

@@ -1,0 +1,44 @@
+"""CORS for the origins in server.cors_origins, with coded refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+from core import catalogue, jsonlog
+
+from ..request_io import error_response
+
+__all__ = ["CORS"]
+
+
+class CORS(CORSMiddleware):
+    """Starlette's CORS for the configured origins, refusing a preflight with our coded
+    error (``LLM_AUTH_005_E``, 403) instead of its plain-text 400. Requests from other
+    origins still reach the app (a server cannot stop a page sending them) but get no
+    CORS headers, so the browser keeps the answer from the page."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
+        super().__init__(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After", "X-LLM-Deployment"],
+        )
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        origin = request_headers.get("origin", "")
+        method = request_headers.get("access-control-request-method", "")
+        if self.is_allowed_origin(origin):
+            err = catalogue.VAL_UNSUPPORTED.error(f"method {method!r} is not allowed", field="access-control-request-method")
+        else:
+            err = catalogue.AUTH_ORIGIN_NOT_ALLOWED.error(f"origin {origin[:200]!r} is not in server.cors_origins", origin=origin[:200])
+        return error_response(err, str(jsonlog.current_context().get("request_id", "")))
