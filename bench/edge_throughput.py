@@ -91,8 +91,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _docs  # noqa: E402
 
 from edge_server import llamacpp as _llamacpp  # noqa: E402
+from edge_server.compose import DEFAULT_MODEL_NAME, default_settings  # noqa: E402
 from edge_server.llamacpp import DEFAULT_TOP_P, LlamaCppBackend  # noqa: E402
-from edge_server.server import DEFAULT_MODEL_NAME, default_settings  # noqa: E402
 
 # LlamaCppBackend re-evaluates the whole prompt of a greedy (or seeded) request before generating
 # (edge_server.llamacpp._cold_prefill, for reproducible answers); the in-process side does the same
@@ -953,7 +953,7 @@ def profile(requests: int = 4, max_tokens: int = 128, interval: float = 0.015, c
     from core.store import MemoryStore
     from core.types import BackendRequest, ChatRequest, Deployment, Message
     from edge_server.app import create_app
-    from edge_server.server import build_state
+    from edge_server.compose import build_state
 
     backend = LlamaCppBackend(Path("/nonexistent.gguf"))
     backend._llm = _PacedLlama(interval)  # noqa: SLF001 -- a stand-in for the loaded model

@@ -1147,7 +1147,7 @@ def injection(work: Path) -> dict[str, Any]:
     tokens (``special=True``). The same text with each ``<|`` written ``< |`` (never a control token) checks
     the reference: its count must match its plain-text reference too.
     """
-    from edge_server.server import DEFAULT_MODEL_FILE, models_dir
+    from edge_server.compose import DEFAULT_MODEL_FILE, models_dir
 
     model = models_dir() / DEFAULT_MODEL_FILE
     if not model.exists():

@@ -25,10 +25,10 @@ from core.errors import LLMError
 from . import openai_format as fmt
 from .admin import api_diagnostics, api_heal, api_status, health, key_matches, metrics, openapi_json, status_payload
 from .api import chat_completions, completions, models, responses
+from .bundle import WebBundle
 from .middleware import CORS, RequestContext
 from .request_io import clip, error_response, request_id_of
 from .state import EdgeState
-from .web import WebBundle
 
 __all__ = ["CORS", "EdgeState", "create_app", "error_response", "key_matches", "status_payload"]
 
@@ -84,7 +84,7 @@ def create_app(state: EdgeState) -> Starlette:
         exception_handlers={LLMError: _llm_error, 404: _not_found, 405: _not_found},
     )
     # What no route matches (not even by path alone, which stays a 405) is the browser
-    # bundle at "/": dist/web or LLM_ROUTER_WEB_DIR (see web.py).
+    # bundle at "/": dist/web or LLM_ROUTER_WEB_DIR (see bundle.py).
     app.router.default = WebBundle()
     app.state.edge = state
     origins = state.router.settings.server.cors_origins

@@ -127,7 +127,7 @@ def _ensure_default_model() -> None:
     """With no configuration the server needs the embedded model: fetch it (checksummed, cached) if absent."""
     import importlib.util
 
-    from .server import REPO_ROOT, models_dir
+    from .compose import REPO_ROOT, models_dir
 
     script = REPO_ROOT / "build" / "fetch_model.py"
     spec = importlib.util.spec_from_file_location("fetch_model", script)
@@ -139,8 +139,8 @@ def _ensure_default_model() -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .compose import make_app
     from .protocol import uvicorn_config
-    from .server import make_app
 
     if args.config is None:
         _ensure_default_model()
@@ -182,7 +182,7 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from . import ops
+    from . import ops_client as ops
 
     parser = argparse.ArgumentParser(prog="llm-runner-router", description="A language-model router that runs where its users are.")
     sub = parser.add_subparsers(dest="command", required=True)

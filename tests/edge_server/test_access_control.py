@@ -29,7 +29,7 @@ from core import catalogue, jsonlog
 from core.config import Settings
 from core.errors import ConfigError
 from edge_server.app import EdgeState, create_app, key_matches
-from edge_server.server import build_state, make_app
+from edge_server.compose import build_state, make_app
 from edge_server.store import SQLiteStore
 from edge_server.validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS
 from tests.support import api_fuzz as fz

@@ -19,7 +19,7 @@ import pytest
 
 from core.config import Settings
 from edge_server.app import create_app
-from edge_server.server import build_state
+from edge_server.compose import build_state
 from edge_server.store import SQLiteStore
 from tests.support import fault_provider as fp
 from tests.support.servers import ThreadServer

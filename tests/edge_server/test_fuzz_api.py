@@ -30,7 +30,7 @@ from core import catalogue
 from core.config import Settings
 from core.errors import LLMError
 from edge_server.app import create_app
-from edge_server.server import build_state
+from edge_server.compose import build_state
 from edge_server.store import SQLiteStore
 from edge_server.validation import parse_body, parse_chat, parse_completion, parse_responses
 from tests.support import api_fuzz as fz

@@ -42,8 +42,8 @@ from core import catalogue
 from core.config import ProviderConfig, Settings
 from core.errors import ConfigError, LLMError
 from core.types import BackendRequest, Deployment, Message
+from edge_server.compose import load_settings
 from edge_server.gguf import WANTED, check_gguf
-from edge_server.server import load_settings
 from edge_server.upstream import UpstreamBackend
 from tests.support.api_fuzz import examples
 from tests.support.servers import REPO, ThreadServer

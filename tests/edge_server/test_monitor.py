@@ -13,9 +13,9 @@ from core import catalogue
 from core.config import Settings
 from core.errors import LLMError
 from core.types import ChatRequest, Message
+from edge_server.compose import build_state
 from edge_server.llamacpp import LlamaCppBackend
 from edge_server.monitor import Monitor
-from edge_server.server import build_state
 from edge_server.store import SQLiteStore
 from tests.support import fault_provider as fp
 

@@ -18,7 +18,7 @@ from core.config import Settings
 from core.store import MemoryStore
 from core.testing import Script, ScriptedBackend
 from edge_server.app import create_app
-from edge_server.server import build_state
+from edge_server.compose import build_state
 from tests.support.servers import ThreadServer
 
 WASM = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 8

@@ -1,4 +1,4 @@
-"""Putting the edge server together: settings, backends, store, router, monitor, app.
+"""The composition root: settings, backends, store, router, monitor and app, put together.
 
 With no configuration file it serves the embedded default model
 (SmolLM2-135M-Instruct, Q4_1 GGUF) on llama.cpp under the model names
@@ -26,7 +26,7 @@ from .state import EdgeState
 
 __all__ = ["DEFAULT_MODEL_FILE", "build_state", "default_settings", "load_settings", "make_app"]
 
-_log = jsonlog.get_logger("edge_server.server")
+_log = jsonlog.get_logger("edge_server.compose")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
