@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
 from collections import deque
@@ -36,7 +37,7 @@ from .breaker import Breakers, BreakerState, CircuitBreaker, Transition
 from .cache import ResponseCache, cache_key
 from .classify import classify
 from .clock import Clock, SystemClock
-from .config import AliasConfig, Settings
+from .config import AliasConfig, Settings, StreamConfig
 from .errors import LLMError, Recovery
 from .hints import CompatibilityHints
 from .retry import RetryPolicy, RetryState
@@ -90,12 +91,27 @@ class Router:
         self.hints = CompatibilityHints(settings.hints, self.clock, store)
         self.retry = RetryPolicy(settings.retry, rng)
         self.cache = ResponseCache(settings.cache, self.clock)
-        self.filters = list(filters)
+        self._filters = list(filters)
         self.stats: dict[str, DeploymentStats] = {name: DeploymentStats() for name in settings.deployments}
         self._turns: dict[str, int] = {}
         self._watchdogs: Watchdogs | None = None
         for alias in settings.aliases.values():
             get_strategy(alias.strategy)  # unknown names fail now, not on the first request
+
+    # --- hooks for the shells (the edge server's monitor) --------------------------
+
+    def add_filter(self, check: Filter) -> None:
+        """Add a rule that can rule a deployment out for a request: it returns why (an error), or None."""
+        self._filters.append(check)
+
+    def tune_stream(self, **changes: Any) -> StreamConfig:
+        """Change the stream timeouts from now on (the monitor adapts them to load); returns the new section.
+
+        The values are checked as the configuration's are (a bad one raises ConfigError).
+        """
+        stream = dataclasses.replace(self.settings.stream, **changes)
+        self.settings = dataclasses.replace(self.settings, stream=stream)
+        return stream
 
     # --- planning ---------------------------------------------------------------
 
@@ -134,7 +150,7 @@ class Router:
             return catalogue.API_PREFILL_UNSUPPORTED.error(
                 "the request continues an assistant prefix, which this deployment cannot", deployment=dep.name
             )
-        for check in self.filters:
+        for check in self._filters:
             reason = check(dep, request)
             if reason is not None:
                 return reason

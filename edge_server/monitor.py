@@ -22,7 +22,6 @@ action is logged as a JSON line and counted in ``llm_heal_actions_total``.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gc
 import os
 import time
@@ -68,7 +67,7 @@ class Monitor:
         self._queue = registry.gauge("llm_queue_depth", "Requests running and waiting", ("state",))
         self._memory = registry.gauge("llm_memory_fraction", "Resident memory as a fraction of the machine's")
         self._task: asyncio.Task[None] | None = None
-        state.router.filters.append(self._skip_local_when_degraded)
+        state.router.add_filter(self._skip_local_when_degraded)
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -181,8 +180,7 @@ class Monitor:
         current = router.settings.stream.first_token_timeout
         if abs(target - current) <= 0.2 * current:
             return None
-        stream = dataclasses.replace(router.settings.stream, first_token_timeout=round(target, 3))
-        router.settings = dataclasses.replace(router.settings, stream=stream)
+        stream = router.tune_stream(first_token_timeout=round(target, 3))
         return self._record("adjust_timeouts", "ok", first_token_timeout=stream.first_token_timeout, p95_ttft_s=round(p95, 4))
 
     def _update_degradation(self) -> dict[str, Any] | None:

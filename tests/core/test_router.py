@@ -528,3 +528,23 @@ def test_a_stream_iterated_from_another_task_is_watched_in_that_task() -> None:
     events = run_virtual(main)
     assert visible_text(events) == ANSWER
     assert [e.error.code for e in events if isinstance(e, Switch)] == [catalogue.STREAM_STALL.code]
+
+
+# --- hooks for the shells ---------------------------------------------------------------------
+
+
+def test_a_filter_added_by_a_shell_rules_a_deployment_out() -> None:
+    a, b = ScriptedBackend([Script(answer="from a")]), ScriptedBackend([Script(answer=ANSWER)])
+    router = Router(two_deployments(), {"a": a, "b": b})
+    router.add_filter(lambda dep, req: catalogue.NET_UNAVAILABLE.error("degraded") if dep.name == "a" else None)
+    events = run_virtual(lambda loop: collect(router, request()))
+    assert visible_text(events) == ANSWER and isinstance(events[-1], Done) and events[-1].deployment == "b"
+
+
+def test_tune_stream_changes_the_timeouts_and_checks_them() -> None:
+    router = Router(two_deployments(), {"a": ScriptedBackend([]), "b": ScriptedBackend([])})
+    assert router.tune_stream(first_token_timeout=2.5).first_token_timeout == 2.5
+    assert router.settings.stream.first_token_timeout == 2.5
+    with pytest.raises(LLMError):
+        router.tune_stream(first_token_timeout=-1)
+    assert router.settings.stream.first_token_timeout == 2.5
