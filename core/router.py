@@ -40,6 +40,7 @@ from .clock import Clock, SystemClock
 from .config import AliasConfig, Settings, StreamConfig
 from .errors import LLMError, Recovery
 from .hints import CompatibilityHints
+from .recovery import decide
 from .retry import RetryPolicy, RetryState
 from .store import Store
 from .strategies import DeploymentStats, RankContext, get_strategy
@@ -66,7 +67,6 @@ __all__ = ["Filter", "Router"]
 Filter = Callable[[Deployment, ChatRequest], LLMError | None]
 
 _log = jsonlog.get_logger("core.router")
-_MAX_ADJUSTMENTS = 3  # learned changes tried at once on one deployment before moving on
 # The cache answers only for failures of the backends, not for a request's own fault.
 _CACHE_COVERS = (catalogue.RETRY_ALL_FAILED, catalogue.RETRY_NO_CANDIDATE, catalogue.TIMEOUT_DEADLINE)
 
@@ -307,24 +307,23 @@ class Router:
                 self._failed(op, served, self.breakers.get(served.key), endpoint, error, elapsed)
                 failures.append((served.name, error))
                 last = (served, error)
-                action = error.recovery
-                if action is Recovery.ABORT:
+                time_left = None if deadline is None else deadline - loop.time()
+                decision = decide(error, adjustments=adjustments, policy=self.retry, state=retry, now=self.clock.now(), time_left=time_left)
+                if decision.action == "abort":
                     queue.clear()
                     break
-                if action is Recovery.ADJUST and adjustments < _MAX_ADJUSTMENTS:
+                if decision.action == "adjust":
                     adjustments += 1
                     retry.attempts -= 1  # a learned change is not a retry
                     continue
-                if action is Recovery.LARGER_CONTEXT:
+                if decision.action == "larger_context":
                     queue = deque(self._larger_context(alias, served, tried))
                     break
-                if action is Recovery.RETRY:
-                    delay = self.retry.next_delay(retry, error, self.clock.now())
-                    if delay is not None and (deadline is None or loop.time() + delay < deadline):
-                        self.metrics.record_retry(op, served.name, retry.attempts, delay)
-                        await self.clock.sleep(delay)
-                        continue
-                break
+                if decision.action == "retry":
+                    self.metrics.record_retry(op, served.name, retry.attempts, decision.delay)
+                    await self.clock.sleep(decision.delay)
+                    continue
+                break  # "next"
 
         # Nothing could finish the answer.
         final = self._final_error(failures, skipped)
