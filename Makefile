@@ -132,8 +132,9 @@ typecheck: venv
 error-docs: venv
 	$(BIN)/python build/gen_error_docs.py --check
 
+# LLM_ROUTER_LLAMA_WHEELS: the llama-cpp-python wheel built above, for the test that installs this project's wheel.
 pytest: venv
-	$(BIN)/python -m pytest --ignore=tests/pyodide --hypothesis-profile=ci
+	LLM_ROUTER_LLAMA_WHEELS=$(LLAMA_WHEELS) $(BIN)/python -m pytest --ignore=tests/pyodide --hypothesis-profile=ci
 
 # The reliability suite's short form (bench/reliability.py --quick, about 3 minutes): chaos through the
 # edge server, load with wrk, SIGKILLs during store writes, fuzzing and access control, chaos through the

@@ -11,8 +11,9 @@ by build.json). Range requests work (Starlette's FileResponse). No dotfile is
 served (``/.env``, ``/.git/config``: any path segment starting with "."), and a
 file that cannot be looked up (a symlink loop) is the coded 404, not a 500.
 
-The directory is ``LLM_ROUTER_WEB_DIR`` or <repo>/dist/web. When it does not
-exist, ``/`` answers with a short page saying to run ``make web``.
+The directory is paths.web_dir(): ``LLM_ROUTER_WEB_DIR``, <repo>/dist/web in a
+checkout, else the data folder's ``web/``. When it does not exist, ``/``
+answers with a short page saying how to get it.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
+from . import paths
+
 __all__ = ["API_PREFIXES", "SECURITY_HEADERS", "WebBundle", "content_type", "web_dir"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 API_PREFIXES = ("/v1", "/api", "/health", "/metrics")
 
 SECURITY_HEADERS = {
@@ -67,15 +69,16 @@ _MISSING_PAGE = """<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>llm-runner-router: no web bundle</title>
 <body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 3em auto">
 <h1>The web bundle is not built</h1>
-<p>Run <code>make web</code> (or <code>make run</code>, which builds it) and reload.
-It is served from <code>{directory}</code> (set <code>LLM_ROUTER_WEB_DIR</code> to change that).</p>
+<p>The demo pages are served from <code>{directory}</code>, which is empty: build the bundle in a checkout
+of llm-runner-router with <code>make web</code> and copy its <code>dist/web</code> there (or point
+<code>LLM_ROUTER_WEB_DIR</code> at it), then reload.</p>
 <p>The API is up: <a href="/health">/health</a>, <a href="/api/status">/api/status</a>, <code>/v1/chat/completions</code>.</p>
 </body></html>
 """
 
 
 def web_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    return Path(environ.get("LLM_ROUTER_WEB_DIR") or REPO_ROOT / "dist" / "web")
+    return paths.web_dir(environ)
 
 
 def content_type(path: str) -> str:

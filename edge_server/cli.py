@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,25 +126,25 @@ async def _demo() -> int:
 
 def _ensure_default_model() -> None:
     """With no configuration the server needs the embedded model: fetch it (checksummed, cached) if absent."""
-    import importlib.util
+    from .model_fetch import ensure_model
+    from .paths import models_dir
 
-    from .compose import REPO_ROOT, models_dir
-
-    script = REPO_ROOT / "build" / "fetch_model.py"
-    spec = importlib.util.spec_from_file_location("fetch_model", script)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot find {script}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.ensure_model(models_dir(), progress=True)
+    ensure_model(models_dir(), progress=True)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from .compose import make_app
     from .protocol import uvicorn_config
 
+    if args.data_dir is not None:
+        # The option is the variable: everything that looks for the data folder reads it (paths.py).
+        os.environ["LLM_ROUTER_DATA_DIR"] = str(args.data_dir.resolve())
     if args.config is None:
-        _ensure_default_model()
+        try:
+            _ensure_default_model()
+        except LLMError as err:
+            print(f"error: {err.code}: {err.message}", file=sys.stderr)
+            return 2
     try:
         app = make_app(args.config)
     except LLMError as err:
@@ -179,12 +180,29 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--config", type=Path, default=None, help="TOML or JSON configuration (default: the embedded model)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the model and learned state are kept (default: $LLM_ROUTER_DATA_DIR, data/ in a checkout, "
+        "else $XDG_DATA_HOME/llm-runner-router)",
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llm-runner-router")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from . import ops_client as ops
 
     parser = argparse.ArgumentParser(prog="llm-runner-router", description="A language-model router that runs where its users are.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the edge server (OpenAI-compatible API on llama.cpp and upstream providers)")
     add_serve_options(serve)

