@@ -181,13 +181,7 @@ class Switch:
 
     def to_dict(self) -> dict[str, Any]:
         """From where, to where, and why (``reason``: the code)."""
-        return {
-            "type": self.type,
-            "from": self.from_deployment,
-            "to": self.to_deployment,
-            "reason": self.error.code,
-            "message": self.error.message,
-        }
+        return _moved(self)
 
 
 @dataclass(slots=True)
@@ -205,14 +199,18 @@ class Restart:
     type: Literal["restart"] = "restart"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "from": self.from_deployment,
-            "to": self.to_deployment,
-            "reason": self.error.code,
-            "message": self.error.message,
-            "discarded": self.discarded,
-        }
+        return {**_moved(self), "discarded": self.discarded}
+
+
+def _moved(event: Switch | Restart) -> dict[str, Any]:
+    """What a switch and a restart both say: the answer moved, from where, to where, and why."""
+    return {
+        "type": event.type,
+        "from": event.from_deployment,
+        "to": event.to_deployment,
+        "reason": event.error.code,
+        "message": event.error.message,
+    }
 
 
 @dataclass(slots=True)
