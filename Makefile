@@ -39,7 +39,7 @@ LLAMA_STAMP := $(VENV)/.stamp-$(LLAMA_BUILD_ID)
 
 help:
 	@echo "make run    set up, build the web bundle, then serve it on http://127.0.0.1:8000/ and the OpenAI-compatible API at /v1"
-	@echo "make test   set up, then ruff, mypy, error-docs check (docs/errors.md and web/src/catalogue.js), pytest (CPython), the core's tests in Pyodide (Node),"
+	@echo "make test   set up, then ruff, mypy, tsc, error-docs check (docs/errors.md and web/src/catalogue.js), pytest (CPython), the core's tests in Pyodide (Node),"
 	@echo "            and the browser end-to-end tests in headless Chromium (the core's tests in Pyodide there too)"
 	@echo "make web    build the browser bundle into dist/web/ (incremental)"
 	@echo "make reliability  the reliability suite's short form (chaos, load, crash durability, security, browser; part of make test);"
@@ -123,8 +123,12 @@ wrk:
 
 # ---- test stages ------------------------------------------------------------
 
-lint: venv
+# ruff for the Python; tsc (typescript, from package.json) type-checks the page's JavaScript
+# (// @ts-check in every module; tsconfig.json, and tsconfig.sw.json for the service worker).
+lint: venv node-deps
 	$(BIN)/ruff check .
+	node_modules/.bin/tsc -p tsconfig.json
+	node_modules/.bin/tsc -p tsconfig.sw.json
 
 typecheck: venv
 	$(BIN)/mypy

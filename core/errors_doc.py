@@ -236,10 +236,11 @@ def render_javascript() -> str:
     lines += [
         "});",
         "",
-        "/** The entry of a code string, or undefined for a code the catalogue does not have. */",
+        "/** @type {Map<string, CatalogueEntry>} the entries by code string */",
         "const BY_CODE = new Map(Object.values(CATALOGUE).map((entry) => [entry.code, entry]));",
         "",
         "/**",
+        " * The entry of a code string, or undefined for a code the catalogue does not have.",
         " * @param {string} code",
         " * @returns {CatalogueEntry | undefined}",
         " */",

@@ -1,3 +1,4 @@
+// @ts-check
 // Wires the loader to the engine test page (engine.html). The page's outcome is
 // also left on window for the e2e tests: __runtime, __result, __progress, __done.
 import { loadRuntime } from './loader.js';
@@ -5,6 +6,7 @@ import { showProgress } from './progress_view.js';
 
 const $ = (id) => document.getElementById(id);
 const q = new URLSearchParams(location.search);
+/** @type {Record<string, unknown>} */
 const result = (window.__result = { crossOriginIsolated: self.crossOriginIsolated });
 
 function log(text) {
@@ -23,9 +25,8 @@ async function probe() {
   // web/src/probe.js (the device probe), when the bundle has it.
   const build = await (await fetch('./build.json')).json();
   if (!build.files || !build.files['probe.js']) return null;
-  const mod = await import('./probe.js');
-  const fn = mod.probe || mod.default;
-  return typeof fn === 'function' ? await fn() : null;
+  const { probeDevice } = await import('./probe.js');
+  return probeDevice();
 }
 
 try {

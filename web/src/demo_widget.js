@@ -1,3 +1,4 @@
+// @ts-check
 // Puts an <llm-chat> into a demo page, set from the page's query string, so
 // the demos (and their e2e tests) can force a case:
 //   engines=wasm|webgpu|none   local engines to use ("none": the edge only)
@@ -9,7 +10,7 @@ import { faultsFromQuery } from './faults.js';
 
 export function mountChat(container, { heading = 'Chat', offline = false } = {}) {
   const q = new URLSearchParams(location.search);
-  const chat = document.createElement('llm-chat');
+  const chat = /** @type {import('./llm_chat.js').LlmChat} */ (document.createElement('llm-chat'));
   chat.setAttribute('heading', heading);
   chat.setAttribute('base', new URL('./', location.href).href);
   const edge = q.get('edge');
@@ -26,7 +27,7 @@ export function mountChat(container, { heading = 'Chat', offline = false } = {})
   window.__chat = chat;
   const log = (window.__log = []);
   for (const type of ['llm-ready', 'llm-delta', 'llm-switch', 'llm-restart', 'llm-done', 'llm-error', 'llm-offline']) {
-    chat.addEventListener(type, (ev) => log.push({ type, detail: ev.detail, t: performance.now() }));
+    chat.addEventListener(type, (ev) => log.push({ type, detail: /** @type {CustomEvent} */ (ev).detail, t: performance.now() }));
   }
   chat.ready.then(
     () => (window.__ready = true),

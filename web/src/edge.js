@@ -1,3 +1,4 @@
+// @ts-check
 // The edge server as one more engine: the same `stream()` contract as
 // web/src/engine/engine.js, over fetch + SSE to its OpenAI-compatible
 // /v1/chat/completions. The core in Pyodide drives it through the same

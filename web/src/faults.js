@@ -1,3 +1,4 @@
+// @ts-check
 // Fault injection on a real engine: it streams its real answer, then fails
 // the way a device does (a coded EngineError: device lost, out of memory)
 // after a given number of pieces. The routing demo and the e2e tests use it to
@@ -21,7 +22,10 @@ const DEFAULT_CODES = { webgpu: CODES.WEBGPU_DEVICE_LOST, wasm: CODES.WASM_OUT_O
  */
 export function withFault(engine, fault = {}, ep = 'wasm') {
   let failure, after, message, left;
-  /** Re-arms the fault: the next `times` answers fail after `after` pieces (chaos runs change it per request). */
+  /**
+   * Re-arms the fault: the next `times` answers fail after `after` pieces (chaos runs change it per request).
+   * @param {{after?: number, code?: string, message?: string, times?: number}} [fault]
+   */
   const arm = ({ after: n = 0, code, message: text, times = Infinity } = {}) => {
     failure = code || DEFAULT_CODES[ep] || DEFAULT_CODES.wasm;
     after = n;

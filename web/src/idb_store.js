@@ -1,3 +1,4 @@
+// @ts-check
 // What the router learns in the page (breakers, hints), kept in IndexedDB so it
 // survives reloads. The core's Store protocol is synchronous, IndexedDB is not:
 // everything is read once at start-up (`load()`), and each change is written

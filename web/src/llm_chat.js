@@ -1,3 +1,4 @@
+// @ts-check
 // <llm-chat>: the chat widget. One script tag and one element:
 //
 //   <script type="module" src="http://127.0.0.1:8000/llm_chat.js"></script>
@@ -128,7 +129,7 @@ export class LlmChat extends HTMLElement {
       }
     });
     this.shadowRoot.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Escape' && this._controller) this.stop();
+      if (/** @type {KeyboardEvent} */ (ev).key === 'Escape' && this._controller) this.stop();
     });
     stop.addEventListener('click', () => this.stop());
   }

@@ -1,3 +1,4 @@
+// @ts-check
 // Boots the Python side of the browser runtime: Pyodide from the bundle, the
 // wheels that build.json lists (the core and llm_web), then `import llm_web`.
 //
@@ -19,6 +20,11 @@ import { CODES } from './catalogue.js';
 export { CODES };
 
 export class RuntimeLoadError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} message
+   * @param {{url?: string, cause?: unknown}} [options]
+   */
   constructor(code, message, { url, cause } = {}) {
     super(`[${code}] ${message}`, cause === undefined ? undefined : { cause });
     this.name = 'RuntimeLoadError';

@@ -1,3 +1,4 @@
+// @ts-check
 // Offline use: registers the service worker (sw.js) that keeps the page, the
 // runtime and the model in the browser, and reports what it kept.
 //

@@ -1,3 +1,4 @@
+// @ts-check
 // The offline demo (offline.html): the widget with `offline` set, and what the
 // service worker keeps, where this load came from and whether the server is up.
 import { mountChat } from './demo_widget.js';
@@ -23,7 +24,7 @@ async function showQuota() {
 }
 
 chat.addEventListener('llm-offline', (ev) => {
-  const s = ev.detail;
+  const s = /** @type {CustomEvent} */ (ev).detail;
   window.__offline = s;
   const what = s.offline === 'full' ? 'kept offline: page, runtime and model' : s.offline === 'shell' ? 'page and runtime kept; the model is not' : s.state;
   $('sw').textContent = s.error ? `${what} — ${s.error.code}: ${s.error.message}` : `${what} (build ${String(s.version || '').slice(0, 16)})`;

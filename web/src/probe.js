@@ -1,3 +1,4 @@
+// @ts-check
 // What this device can do for local inference, as one JSON-able object.
 //
 // The router (Python, in Pyodide) filters its candidates with this: WebGPU

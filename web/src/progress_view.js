@@ -1,3 +1,4 @@
+// @ts-check
 // Shows a loading progress event ({stage, loaded, total, file?, message?}) in a
 // status line and a <progress> bar; returns the line's text. Shared by the pages.
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Reading a fetch response's body with progress, shared by the loader (wheels)
 // and the engine (model files).
 

@@ -1,9 +1,11 @@
+// @ts-check
 // The live routing page (routing.html): the widget, with the router's plan,
 // breakers and moves shown beside it as they happen.
 import { CATALOGUE } from './catalogue.js';
 import { mountChat } from './demo_widget.js';
 import { engineLabel } from './llm_chat.js';
 
+/** @type {(id: string) => any} the page's own elements, by id */
 const $ = (id) => document.getElementById(id);
 const q = new URLSearchParams(location.search);
 const chat = mountChat($('chat'), { heading: 'Chat, routed' });
@@ -93,17 +95,20 @@ chat.addEventListener('llm-ready', () => {
     showEdge(runtime);
   }, 3000);
 });
-chat.addEventListener('llm-error', (ev) => log(`error ${ev.detail.code}: ${ev.detail.message || ev.detail.summary}`));
+chat.addEventListener('llm-error', (ev) => {
+  const e = /** @type {CustomEvent} */ (ev).detail;
+  log(`error ${e.code}: ${e.message || e.summary}`);
+});
 for (const type of ['llm-switch', 'llm-restart']) {
   chat.addEventListener(type, (ev) => {
-    const e = ev.detail;
+    const e = /** @type {CustomEvent} */ (ev).detail;
     events.push(e);
     log(`${e.type}: ${engineLabel(e.from)} → ${engineLabel(e.to)} (${e.reason})`);
     showBreakers(chat.runtime);
   });
 }
 chat.addEventListener('llm-done', (ev) => {
-  const d = ev.detail;
+  const d = /** @type {CustomEvent} */ (ev).detail;
   events.push(d);
   log(`done on ${engineLabel(d.deployment)}: ${d.complete ? 'complete' : 'incomplete'}${d.error ? ` ${d.error.code}` : ''} (${d.attempts || 0} attempts)`);
   showBreakers(chat.runtime);

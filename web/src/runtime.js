@@ -1,3 +1,4 @@
+// @ts-check
 // The page's entry point to local inference: probe the device, boot the core in
 // Pyodide, load the engines the core's capability plan picks, and route each
 // chat through the core's Router (llm_web.runtime.Runtime).

@@ -1,3 +1,4 @@
+// @ts-check
 // The offline service worker: keeps the page, Pyodide, onnxruntime-web, the
 // wheels and the browser model in one Cache Storage cache per build, so that
 // with the edge server gone a reload still answers on the local engine.
@@ -29,8 +30,11 @@ const DOWNLOAD = CODES.NET_DOWNLOAD_FAILED;
 // Room kept free beyond the files themselves (Cache Storage has per-entry overhead).
 const HEADROOM = 1.1;
 
-const SCOPE = new URL(self.registration.scope);
-const MODELS = (new URL(self.location.href).searchParams.get('models') ?? 'wasm').split(',').filter(Boolean);
+// The worker's own global scope, typed (tsconfig.sw.json gives the worker's library).
+const worker = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+
+const SCOPE = new URL(worker.registration.scope);
+const MODELS = (new URL(worker.location.href).searchParams.get('models') ?? 'wasm').split(',').filter(Boolean);
 
 const url = (rel) => new URL(rel, SCOPE).href;
 
@@ -89,7 +93,7 @@ async function install() {
   const { shell, model } = await precacheList();
   await addAll(cache, shell);
   const need = model.reduce((sum, [, bytes]) => sum + bytes, 0) * HEADROOM;
-  const estimate = self.navigator.storage?.estimate ? await self.navigator.storage.estimate() : {};
+  const estimate = worker.navigator.storage?.estimate ? await worker.navigator.storage.estimate() : {};
   const free = estimate.quota != null ? estimate.quota - (estimate.usage || 0) : Infinity;
   if (need > free) {
     const message = `the model (${Math.round(need / 1e6)} MB) does not fit the storage quota (${Math.round(free / 1e6)} MB free): it is not kept offline`;
@@ -107,10 +111,10 @@ async function install() {
   return saveStatus(cache, { state: 'ready', offline: 'full', model_bytes: bytes });
 }
 
-self.addEventListener('install', (event) => {
+worker.addEventListener('install', (event) => {
   event.waitUntil(
     install().then(
-      () => self.skipWaiting(),
+      () => worker.skipWaiting(),
       async (e) => {
         // A failed install leaves no half cache behind; the page learns why.
         await caches.delete(CACHE);
@@ -122,22 +126,22 @@ self.addEventListener('install', (event) => {
   );
 });
 
-self.addEventListener('activate', (event) => {
+worker.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
       const names = await caches.keys();
       await Promise.all(names.filter((n) => n.startsWith(PREFIX) && n !== CACHE).map((n) => caches.delete(n)));
-      await self.clients.claim();
+      await worker.clients.claim();
       broadcast({ type: 'llm-sw-status', status: await readStatus() });
     })(),
   );
 });
 
 async function broadcast(message) {
-  for (const client of await self.clients.matchAll({ includeUncontrolled: true })) client.postMessage(message);
+  for (const client of await worker.clients.matchAll({ includeUncontrolled: true })) client.postMessage(message);
 }
 
-self.addEventListener('message', (event) => {
+worker.addEventListener('message', (event) => {
   if (event.data?.type === 'llm-sw-status' && event.ports[0]) {
     event.waitUntil(readStatus().then((status) => event.ports[0].postMessage(status)));
   }
@@ -166,7 +170,7 @@ async function respond(request, rel) {
   return response;
 }
 
-self.addEventListener('fetch', (event) => {
+worker.addEventListener('fetch', (event) => {
   const request = event.request;
   if (request.method !== 'GET') return;
   const target = new URL(request.url);

@@ -1,3 +1,4 @@
+// @ts-check
 // The prompt for a request: the model's chat template, written out in JS, as
 // parts that keep the template's markers apart from the text they enclose.
 //

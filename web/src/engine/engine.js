@@ -1,3 +1,4 @@
+// @ts-check
 // The browser's local inference engine: loads the model's files, creates an
 // onnxruntime-web session (WebGPU or WASM) and generates tokens with a KV cache.
 //
@@ -362,6 +363,10 @@ export class Engine {
       let sampled = 0;
       let firstTokenAt = null;
       let lastTokenAt = null;
+      /**
+       * @param {FinalChunk['finishReason']} finishReason
+       * @returns {FinalChunk}
+       */
       const final = (finishReason) => {
         const decodeMs = lastTokenAt - firstTokenAt;
         return {
@@ -376,6 +381,7 @@ export class Engine {
         };
       };
 
+      /** @type {FinalChunk['finishReason']} */
       let finishReason = 'length';
       let id = -1;
       for (let step = 0; step < limit; step++) {
@@ -463,10 +469,14 @@ export class Engine {
     }
   }
 
-  /** Serialise streams: resolves with the function that lets the next one in. */
+  /**
+   * Serialise streams: resolves with the function that lets the next one in.
+   * @returns {Promise<(value?: unknown) => void>}
+   */
   async lock() {
     const previous = this.queue;
-    let unlock;
+    /** @type {(value?: unknown) => void} */
+    let unlock = () => {};
     this.queue = new Promise((resolve) => (unlock = resolve));
     await previous;
     return unlock;

@@ -1,3 +1,4 @@
+// @ts-check
 // Engine failures as coded errors.
 //
 // The codes are the ones in core/catalogue.py, imported from the generated catalogue.js:

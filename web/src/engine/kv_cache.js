@@ -1,3 +1,4 @@
+// @ts-check
 // The decoder's key/value cache between model runs, two ways.
 //
 // PresentCache feeds each run's `present.N.*` outputs back as the next run's

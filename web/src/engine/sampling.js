@@ -1,3 +1,4 @@
+// @ts-check
 // Choosing the next token from the model's logits: greedy, temperature and
 // top-p (nucleus) sampling, with a seedable random source.
 //

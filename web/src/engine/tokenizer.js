@@ -1,3 +1,4 @@
+// @ts-check
 // Byte-level BPE tokenizer for Hugging Face tokenizer.json files.
 //
 // Hand-written because the alternative, transformers.js, would pull a second
@@ -208,7 +209,7 @@ function addedTokenRegex(tokens) {
  * @returns {Array<[string, AddedToken|null]>}
  */
 function stripAroundAdded(segments) {
-  const out = segments.map(([text, token]) => [text, token]);
+  const out = /** @type {Array<[string, AddedToken|null]>} */ (segments.map(([text, token]) => [text, token]));
   for (let i = 0; i < out.length; i++) {
     const token = out[i][1];
     if (!token) continue;

@@ -1,3 +1,4 @@
+// @ts-check
 // The WASM variant's weights: shipped 4-bit packed, given to onnxruntime-web as float32.
 //
 // The WASM graph reads an external-data file of about 570 MB (float32, plus
@@ -244,7 +245,7 @@ export class DequantizingView extends Uint8Array {
    * (alignment padding) are zero.
    * @param {number} [begin]
    * @param {number} [end]
-   * @returns {Uint8Array}
+   * @returns {Uint8Array<ArrayBuffer>}
    */
   subarray(begin = 0, end = this.totalBytes) {
     begin = clampIndex(begin, this.totalBytes);
