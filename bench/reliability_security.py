@@ -1147,9 +1147,10 @@ def injection(work: Path) -> dict[str, Any]:
     tokens (``special=True``). The same text with each ``<|`` written ``< |`` (never a control token) checks
     the reference: its count must match its plain-text reference too.
     """
-    from edge_server.compose import DEFAULT_MODEL_FILE, models_dir
+    from edge_server.model_fetch import MODEL_FILE
+    from edge_server.paths import models_dir
 
-    model = models_dir() / DEFAULT_MODEL_FILE
+    model = models_dir() / MODEL_FILE
     if not model.exists():
         return {"error": f"{model} is not there (make model fetches it)"}
     from llama_cpp import Llama

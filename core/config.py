@@ -552,10 +552,10 @@ _RULES: Final[dict[type[Any], dict[str, _Rule]]] = {
     },
     ServerConfig: {
         "cors_origins": _Rule(unique=True, origins=True),
-        "header_timeout": _Rule(gt=0, le=3600),
-        "body_timeout": _Rule(gt=0, le=3600),
-        "send_timeout": _Rule(gt=0, le=3600),
-        "max_connections": _Rule(ge=1, le=1_000_000),
+        "header_timeout": _seconds(le=3_600),
+        "body_timeout": _seconds(le=3_600),
+        "send_timeout": _seconds(le=3_600),
+        "max_connections": _count(le=1_000_000),
     },
     LoggingConfig: {
         "level": _Rule(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import html
 import mimetypes
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
@@ -31,7 +30,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from . import paths
 
-__all__ = ["API_PREFIXES", "SECURITY_HEADERS", "WebBundle", "content_type", "web_dir"]
+__all__ = ["API_PREFIXES", "SECURITY_HEADERS", "WebBundle", "content_type"]
 
 API_PREFIXES = ("/v1", "/api", "/health", "/metrics")
 
@@ -75,10 +74,6 @@ of llm-runner-router with <code>make web</code> and copy its <code>dist/web</cod
 <p>The API is up: <a href="/health">/health</a>, <a href="/api/status">/api/status</a>, <code>/v1/chat/completions</code>.</p>
 </body></html>
 """
-
-
-def web_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    return paths.web_dir(environ)
 
 
 def content_type(path: str) -> str:
@@ -125,7 +120,7 @@ class WebBundle:
     """ASGI app for the bundle, mounted at ``/`` after the API routes."""
 
     def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory or web_dir()
+        self.directory = directory or paths.web_dir()
         self._files: StaticFiles | None = None
 
     def _static(self) -> StaticFiles | None:

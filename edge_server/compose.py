@@ -26,17 +26,16 @@ from .monitor import Monitor
 from .paths import data_dir, models_dir
 from .state import EdgeState
 
-__all__ = ["DEFAULT_MODEL_FILE", "build_state", "default_settings", "load_settings", "make_app"]
+__all__ = ["build_state", "default_settings", "load_settings", "make_app"]
 
 _log = jsonlog.get_logger("edge_server.compose")
 
-DEFAULT_MODEL_FILE = MODEL_FILE
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_N_CTX = 2048
 
 
 def default_settings(model_path: Path | None = None, n_ctx: int = DEFAULT_N_CTX) -> dict[str, Any]:
-    path = model_path or models_dir() / DEFAULT_MODEL_FILE
+    path = model_path or models_dir() / MODEL_FILE
     return {
         "providers": {"local": {"kind": "llamacpp", "options": {"model_path": str(path), "n_ctx": n_ctx}}},
         "deployments": {
@@ -78,7 +77,7 @@ def _build_backends(settings: Settings) -> dict[str, Any]:
             # Checked when the settings were loaded (core.config._OPTIONS): model_path a
             # non-empty string, n_ctx an int in [16, 1048576], n_threads an int in [1, 1024] or None.
             opts = provider.options
-            path = opts.get("model_path") or str(models_dir() / DEFAULT_MODEL_FILE)
+            path = opts.get("model_path") or str(models_dir() / MODEL_FILE)
             backends[name] = LlamaCppBackend(path, n_ctx=opts.get("n_ctx", DEFAULT_N_CTX), n_threads=opts.get("n_threads"))
         elif provider.kind == "openai":
             from .upstream import UpstreamBackend

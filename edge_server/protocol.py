@@ -29,6 +29,7 @@ import asyncio
 import json
 import resource
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 import h11
@@ -86,16 +87,12 @@ def raise_fd_limit() -> int:
 
 def _raw_response(err: LLMError) -> bytes:
     body = json.dumps(fmt.error_body(err, "")).encode()
-    status = err.http_status
-    head = [f"HTTP/1.1 {status} {_reason(status)}", "content-type: application/json", f"content-length: {len(body)}"]
+    status = HTTPStatus(err.http_status)
+    head = [f"HTTP/1.1 {status.value} {status.phrase}", "content-type: application/json", f"content-length: {len(body)}"]
     if err.retry_after is not None:
         head.append(f"retry-after: {max(1, round(err.retry_after))}")
     head.append("connection: close")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
-
-
-def _reason(status: int) -> str:
-    return {408: "Request Timeout", 503: "Service Unavailable"}.get(status, "Error")
 
 
 class _GuardedH11Protocol(H11Protocol):
@@ -135,9 +132,7 @@ class _GuardedH11Protocol(H11Protocol):
                 open=len(self.connections),
                 max_connections=stats.limit,
             )
-        self._stop_clocks()
-        self.transport.write(stats.refusal)
-        self.transport.close()
+        self._close_with(stats.refusal)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_clocks()
@@ -174,7 +169,7 @@ class _GuardedH11Protocol(H11Protocol):
                 f"the request headers did not arrive within {self.limits.header_timeout:g} s", timeout=self.limits.header_timeout
             )
             _log.info("request headers timed out", error=err)
-            self._close_with(err)
+            self._close_with(_raw_response(err))
         else:
             self.transport.close()  # an idle connection: nothing to answer
 
@@ -182,7 +177,7 @@ class _GuardedH11Protocol(H11Protocol):
         # uvicorn's own answer to what h11 cannot parse (a header past its size limit, bad
         # syntax) is plain text; ours carries the code like every other error.
         err = catalogue.VAL_MALFORMED.error("the HTTP request is malformed, or its request line or headers are too long")
-        self._close_with(err)
+        self._close_with(_raw_response(err))
 
     # --- sending -------------------------------------------------------------------
 
@@ -217,20 +212,20 @@ class _GuardedH11Protocol(H11Protocol):
                 timer.cancel()
         self._header_timer = self._send_timer = None
 
-    def _close_with(self, err: LLMError) -> None:
+    def _close_with(self, response: bytes) -> None:
+        """Write a whole raw response and close: no ASGI cycle is running to answer."""
         self._stop_clocks()
-        self.transport.write(_raw_response(err))
+        self.transport.write(response)
         self.transport.close()
 
 
-def guarded_protocol(limits: ServerConfig, stats: ConnectionStats | None = None) -> type[Any]:
+def guarded_protocol(limits: ServerConfig, stats: ConnectionStats) -> type[Any]:
     """The protocol class to give ``uvicorn.Config(http=...)``, holding these limits.
 
     ``stats.limit`` is the connection cap in force: ``limits.max_connections``, or less
     when the process may not open that many files (:func:`effective_limit`).
     """
-    counts = stats if stats is not None else ConnectionStats(limit=limits.max_connections)
-    return type("GuardedH11Protocol", (_GuardedH11Protocol,), {"limits": limits, "stats": counts})
+    return type("GuardedH11Protocol", (_GuardedH11Protocol,), {"limits": limits, "stats": stats})
 
 
 def effective_limit(max_connections: int, fd_limit: int) -> int:
@@ -239,7 +234,7 @@ def effective_limit(max_connections: int, fd_limit: int) -> int:
 
 
 def uvicorn_config(app: Any, **options: Any) -> Any:
-    """``uvicorn.Config`` for the edge app (made by server.make_app/create_app), with its limits.
+    """``uvicorn.Config`` for the edge app (made by compose.make_app or app.create_app), with its limits.
 
     Raises the open-files limit as far as allowed, caps connections below it, and
     shows the counts in the app's /api/status. ``options`` go to uvicorn.Config.
