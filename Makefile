@@ -12,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Touched after a successful install; pip runs again when pyproject.toml is newer,
 # or when the set of top-level packages changes (an editable install maps each one).
-PACKAGES := $(patsubst %/__init__.py,%,$(wildcard core/__init__.py edge_server/__init__.py))
+PACKAGES := $(patsubst %/__init__.py,%,$(wildcard llm_runner_router/__init__.py))
 INSTALL_STAMP := $(VENV)/.install-stamp-$(subst $() $(),-,$(strip $(PACKAGES)))
 NPM_STAMP := node_modules/.package-lock.json
 

@@ -8,7 +8,7 @@ the same sampling (greedy: ``temperature=0``, ``top_p`` the backend's
 default 0.95, ``max_tokens``), the same prompts in the same order, and the
 same stop strings (the chat template's), on two sides:
 
-* ``ours``: ``python -m edge_server`` as a real process on 127.0.0.1 (its
+* ``ours``: ``python -m llm_runner_router`` as a real process on 127.0.0.1 (its
   default settings: the embedded model under the name
   ``SmolLM2-135M-Instruct``), the monitor's health checks pushed out of the
   way (``HEALTH_CHECK_INTERVAL`` = one day, in ms), streaming
@@ -90,9 +90,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _docs  # noqa: E402
 
-from edge_server import llamacpp as _llamacpp  # noqa: E402
-from edge_server.compose import DEFAULT_MODEL_NAME, default_settings  # noqa: E402
-from edge_server.llamacpp import DEFAULT_TOP_P, LlamaCppBackend  # noqa: E402
+from llm_runner_router.edge import llamacpp as _llamacpp  # noqa: E402
+from llm_runner_router.edge.compose import DEFAULT_MODEL_NAME, default_settings  # noqa: E402
+from llm_runner_router.edge.llamacpp import DEFAULT_TOP_P, LlamaCppBackend  # noqa: E402
 
 # LlamaCppBackend re-evaluates the whole prompt of a greedy (or seeded) request before generating
 # (edge_server.llamacpp._cold_prefill, for reproducible answers); the in-process side does the same
@@ -649,7 +649,7 @@ def sides(progress: Callable[[str], None] | None = None) -> Iterator[tuple[HTTPS
             "LLM_ROUTER_DATA_DIR": tmp,  # the server's store and log, thrown away afterwards
             "LLM_ROUTER_MODELS_DIR": str(engine["model_path"].parent),
         }
-        say(f"[bench] starting python -m edge_server ({' '.join(f'{k}={v}' for k, v in SERVER_ENV.items())}) ...")
+        say(f"[bench] starting python -m llm_runner_router ({' '.join(f'{k}={v}' for k, v in SERVER_ENV.items())}) ...")
         server = ProcessServer([], env)
         server.start(timeout=300)
         ours = HTTPSide(server.url)
@@ -721,7 +721,7 @@ def run(
         "rounds": rounds,
         "requests_per_round": {f"concurrency_{c}": c_req(c, c1_requests, c4_requests) for c in concurrencies},
         "warmup_requests_per_side": warmup,
-        "server": "python -m edge_server (default settings), POST /v1/chat/completions stream + include_usage; "
+        "server": "python -m llm_runner_router (default settings), POST /v1/chat/completions stream + include_usage; "
         f"client httpx {_version('httpx')}, one keep-alive connection per client thread",
         "server_env": SERVER_ENV,
         "quiet_wait_s_max_per_pair": quiet_wait,
@@ -817,7 +817,7 @@ def doc_section(res: dict[str, Any], command: str) -> str:
         "### Edge server throughput (llama.cpp)",
         "",
         f"Decode throughput and time to first token of the embedded model ({m['model']}) streamed through the edge server "
-        "(`python -m edge_server`, a real process on 127.0.0.1, `POST /v1/chat/completions` with `stream: true` and "
+        "(`python -m llm_runner_router`, a real process on 127.0.0.1, `POST /v1/chat/completions` with `stream: true` and "
         "`stream_options.include_usage`, read with httpx) next to llama-cpp-python called in-process "
         "(`Llama.create_completion(stream=True)` on the same chat-template-formatted prompt, one `Llama` under a lock, as "
         "`LlamaCppBackend` uses it). Same settings on both sides: "
@@ -949,11 +949,11 @@ def profile(requests: int = 4, max_tokens: int = 128, interval: float = 0.015, c
 
     import uvicorn
 
-    from core.config import Settings
-    from core.store import MemoryStore
-    from core.types import BackendRequest, ChatRequest, Deployment, Message
-    from edge_server.app import create_app
-    from edge_server.compose import build_state
+    from llm_runner_router.core.config import Settings
+    from llm_runner_router.core.store import MemoryStore
+    from llm_runner_router.core.types import BackendRequest, ChatRequest, Deployment, Message
+    from llm_runner_router.edge.app import create_app
+    from llm_runner_router.edge.compose import build_state
 
     backend = LlamaCppBackend(Path("/nonexistent.gguf"))
     backend._llm = _PacedLlama(interval)  # noqa: SLF001 -- a stand-in for the loaded model
@@ -1076,7 +1076,7 @@ def profile(requests: int = 4, max_tokens: int = 128, interval: float = 0.015, c
     lay = out["layers_us_per_token"]
     out["increments_us_per_token"] = {
         "thread->loop hop (LlamaCppBackend.stream: call_soon_threadsafe + asyncio.Queue)": lay["backend"],
-        "core.router.Router.stream": round(lay["router"] - lay["backend"], 1),
+        "llm_runner_router.core.router.Router.stream": round(lay["router"] - lay["backend"], 1),
         "Starlette app (routing, middleware, validation, SSE framing, json.dumps)": round(lay["app"] - lay["router"], 1),
         "uvicorn + h11 + socket writes": round(lay["http"] - lay["app"], 1),
     }

@@ -54,7 +54,7 @@ from one upstream to another, it refuses what it cannot take with a 429 and a `R
 connections, the state it learns survives `kill -9`, and it lets no one in where they do not belong.
 
 Everything here is reproducible from the repository: real processes on 127.0.0.1 (the edge server as
-`python -m edge_server`, upstreams that misbehave on purpose from `tests/support/fault_provider.py`, the embedded
+`python -m llm_runner_router`, upstreams that misbehave on purpose from `tests/support/fault_provider.py`, the embedded
 model on llama.cpp), driven by the scripts in [bench/](../bench/). The figures below come from full runs of the suite,
 each section naming its command, date and machine (and how busy the machine was: it is a shared 2-CPU VM); the raw
 numbers are in `bench/results/reliability_*.json`. A target that was not met says so, with its cause.

@@ -16,7 +16,7 @@ Set-up (all real processes on 127.0.0.1):
   port a few times during the run.
 * the **secondary** upstream: a FaultProvider process with no faults -- the
   deployment that stays healthy.
-* the **edge server**: ``python -m edge_server --config chaos.json``, one
+* the **edge server**: ``python -m llm_runner_router serve --config chaos.json``, one
   alias ``chat`` over the two deployments (primary first), settings in
   :func:`edge_settings`.
 * the **client** (this process): ``CONCURRENCY`` workers on one asyncio loop
@@ -864,8 +864,9 @@ def render(result: dict[str, Any]) -> str:
         "## Chaos",
         "",
         f"`{meta['command']}` — {plan['requests']:,} requests ({result['streamed']:,} streamed) at concurrency {plan['concurrency']} "
-        f"through `python -m edge_server` to the alias `chat`: a primary upstream (a FaultProvider process {plan['fault_rate']:.0%} of "
-        f"whose generating responses, at random places, meet a fault drawn from every kind it knows, parameters drawn too) "
+        f"through `python -m llm_runner_router` to the alias `chat`: a primary upstream "
+        f"(a FaultProvider process {plan['fault_rate']:.0%} of whose generating responses, at random places, "
+        f"meet a fault drawn from every kind it knows, parameters drawn too) "
         f"and a healthy secondary. During the run the primary was SIGKILLed and restarted {len(result['disruptions']['kills'])} times "
         f"and went `down` three times (503, reset, refusing connections). Every answer is compared with the provider's known text.",
         "",

@@ -3,7 +3,7 @@
 
 Three parts, each with real processes:
 
-1. **The server, killed.** ``python -m edge_server`` in front of a primary
+1. **The server, killed.** ``python -m llm_runner_router`` in front of a primary
    upstream that fails half its responses (the chaos bench's FaultProvider
    with random faults) and a healthy secondary, with a breaker that opens on
    every failure and closes on the next success (so breaker records are
@@ -20,7 +20,7 @@ Three parts, each with real processes:
    only), so "committed, as another reader saw it" is what it promised here:
    the store's contract is that a committed batch survives kill -9.
 2. **The store, killed after acknowledging.** A child process drives
-   edge_server.store.SQLiteStore directly, saving hint and breaker records as
+   llm_runner_router.edge.store.SQLiteStore directly, saving hint and breaker records as
    fast as it can, and prints ``ACK n`` once record n is acknowledged by the
    contract: in write-behind mode (the server's) when a ``flush()`` called
    after it returns, in synchronous mode when ``save()`` returns. It is
@@ -285,7 +285,7 @@ def record_key(n: int) -> Record:
 
 def writer(path: Path, mode: str, run: int, seed: int) -> int:
     """The child: save records as fast as possible, print ``ACK n`` when save n is acknowledged. Never returns by itself."""
-    from edge_server.store import SQLiteStore
+    from llm_runner_router.edge.store import SQLiteStore
 
     rng = random.Random(seed)
     store = SQLiteStore(path, write_behind=(mode == "write-behind"))
@@ -332,7 +332,7 @@ class StoreKills:
 
 
 def kill_store_repeatedly(kills: int, rng: random.Random, work: Path, say: Any) -> StoreKills:
-    from edge_server.store import SQLiteStore
+    from llm_runner_router.edge.store import SQLiteStore
 
     out = StoreKills()
     for mode in ("write-behind", "sync"):
@@ -522,7 +522,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"`{meta['command']}` — three parts.",
         "",
-        f"**The server, SIGKILLed {srv['kills']} times** during heavy writes of learned state: `python -m edge_server` in front "
+        f"**The server, SIGKILLed {srv['kills']} times** during heavy writes of learned state: `python -m llm_runner_router` in front "
         "of a primary that fails half its responses and a healthy secondary, a breaker that opens on every failure and closes on "
         f"the next success, a hint written on every outcome, {CLIENT_THREADS} client threads; each cycle the server ran for "
         f"0.3–1.0 s (mean {srv['uptime_per_cycle_s']} s), the records an independent read-only connection saw committed were read, "
@@ -546,7 +546,7 @@ def render(result: dict[str, Any]) -> str:
         ),
         "",
         "**The store, SIGKILLed after acknowledging**: a child process saving hint and breaker records through "
-        "`edge_server.store.SQLiteStore` as fast as it can, printing each record the contract acknowledges (write-behind, the "
+        "`llm_runner_router.edge.store.SQLiteStore` as fast as it can, printing each record the contract acknowledges (write-behind, the "
         "server's mode: when a later `flush()` returns; synchronous: when `save()` returns), killed at a random moment, then "
         "opened afresh.",
         "",

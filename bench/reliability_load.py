@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load: sustained requests with wrk on ``POST /v1/chat/completions``, a full queue, and the recovery after.
 
-Two upstreams, each behind ``python -m edge_server`` (a real process on 127.0.0.1):
+Two upstreams, each behind ``python -m llm_runner_router`` (a real process on 127.0.0.1):
 
 * **instant**: an OpenAI-compatible FaultProvider process with no faults and
   no delays (tests/support/fault_provider.py), one deployment;
@@ -426,7 +426,7 @@ def render(result: dict[str, Any]) -> str:
         "## Load",
         "",
         f"`{meta['command']}` — {meta.get('wrk', 'wrk')} against `POST /v1/chat/completions` (not streamed) of "
-        "`python -m edge_server`: an **instant** upstream (a FaultProvider process, no faults, no delay) and the **local** "
+        "`python -m llm_runner_router`: an **instant** upstream (a FaultProvider process, no faults, no delay) and the **local** "
         "model (SmolLM2-135M-Instruct on llama.cpp, the server's default configuration). Sustained runs use the server's "
         "default admission (4 running, 64 waiting); the queue-full runs a server started with "
         f"{result['small_queue']['max_concurrency']} running and {result['small_queue']['queue_size']} waiting, and far more "

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Security and bad input: fuzzing the edge server's API at scale, access control, secrets, limits, slow and long clients.
 
-Everything but the special-token check runs against ``python -m edge_server``
+Everything but the special-token check runs against ``python -m llm_runner_router``
 as a process (ProcessServer), configured with a healthy fault-provider upstream
 (no model is loaded), a hostile upstream that quotes the credentials it gets
 back in its errors, an upstream whose answers are 6 MiB long (a process of its
@@ -111,9 +111,9 @@ import httpx  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from core import catalogue  # noqa: E402
-from core.config import ServerConfig  # noqa: E402
-from edge_server.validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS  # noqa: E402
+from llm_runner_router.core import catalogue  # noqa: E402
+from llm_runner_router.core.config import ServerConfig  # noqa: E402
+from llm_runner_router.edge.validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS  # noqa: E402
 from tests.support import api_fuzz as fz  # noqa: E402
 from tests.support import fault_provider as fp  # noqa: E402
 from tests.support.servers import ProcessServer, ThreadServer  # noqa: E402
@@ -1147,8 +1147,8 @@ def injection(work: Path) -> dict[str, Any]:
     tokens (``special=True``). The same text with each ``<|`` written ``< |`` (never a control token) checks
     the reference: its count must match its plain-text reference too.
     """
-    from edge_server.model_fetch import MODEL_FILE
-    from edge_server.paths import models_dir
+    from llm_runner_router.edge.model_fetch import MODEL_FILE
+    from llm_runner_router.edge.paths import models_dir
 
     model = models_dir() / MODEL_FILE
     if not model.exists():
@@ -1526,7 +1526,7 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         "## Security and bad input",
         "",
-        f"`{meta['command']}` — `python -m edge_server` as a process in front of a healthy fault-provider upstream, a hostile "
+        f"`{meta['command']}` — `python -m llm_runner_router` as a process in front of a healthy fault-provider upstream, a hostile "
         "one that quotes the credentials it gets back in its errors and one whose answers are 6 MiB long, with an admin key, an "
         f"upstream key, one CORS origin and a web bundle. {_limits_line(meta)}",
         "",

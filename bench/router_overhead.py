@@ -79,9 +79,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _docs  # noqa: E402
 
-from core.config import Settings  # noqa: E402
-from core.router import Router  # noqa: E402
-from core.types import BackendChunk, BackendRequest, ChatRequest, Message, Usage  # noqa: E402
+from llm_runner_router.core.config import Settings  # noqa: E402
+from llm_runner_router.core.router import Router  # noqa: E402
+from llm_runner_router.core.types import BackendChunk, BackendRequest, ChatRequest, Message, Usage  # noqa: E402
 
 BENCH_VENV = ROOT / ".cache" / "bench-venv"
 RESULTS = ROOT / "bench" / "results" / "router_overhead.json"

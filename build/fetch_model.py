@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from edge_server.model_fetch import MODEL_FILE, MODEL_SHA256, MODEL_SIZE, ensure_model, main  # noqa: E402
+from llm_runner_router.edge.model_fetch import MODEL_FILE, MODEL_SHA256, MODEL_SIZE, ensure_model, main  # noqa: E402
 
 __all__ = ["MODEL_FILE", "MODEL_SHA256", "MODEL_SIZE", "ensure_model", "main"]
 

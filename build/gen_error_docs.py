@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.errors_doc import render_javascript, render_markdown  # noqa: E402
+from llm_runner_router.core.errors_doc import render_javascript, render_markdown  # noqa: E402
 
 # Each generated file and what renders it.
 OUTPUTS: dict[Path, Callable[[], str]] = {

@@ -11,8 +11,8 @@ What goes in (all from this checkout and node_modules/, no network):
   build it loads (ort-wasm-simd-threaded.jsep.*), and ort.wasm.min.mjs (WASM only) with
   the plain build (ort-wasm-simd-threaded.*). The asyncify and JSPI builds (43 MB) are
   loaded by neither entry point and are left out.
-- ``wheels/``          the core (``core/``) and the browser adapters (``llm_web``, from
-  web/python/) as pure-Python wheels.
+- ``wheels/``          ``llm_runner_router.core`` (from core/) and the browser adapters
+  ``llm_runner_router.web`` (from web/python/llm_web/) as pure-Python wheels.
 - everything under web/src/ (index.html and the demo pages, loader.js, engine/, ...), at the top.
 - ``build.json``       ``{build_id, wheels, files: {path: {sha256, bytes}}}``: the list the
   loader installs and what a service worker versions its cache by.
@@ -33,6 +33,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -47,7 +48,9 @@ NODE = REPO / "node_modules"
 PYODIDE_DIR = NODE / "pyodide"
 ORT_DIR = NODE / "onnxruntime-web" / "dist"
 WEB_SRC = REPO / "web" / "src"
-WEB_PYTHON = REPO / "web" / "python"
+PACKAGE = REPO / "llm_runner_router"
+CORE = REPO / "core"
+WEB_PYTHON = REPO / "web" / "python" / "llm_web"
 
 PYODIDE_FILES = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"]
 ORT_FILES = [
@@ -83,18 +86,20 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def _package_files(package: Path) -> list[tuple[str, Path]]:
-    """(path inside the wheel, file) for every file of the package, caches left out."""
+def _package_files(folder: Path, prefix: str) -> list[tuple[str, Path]]:
+    """(path inside the wheel, file) for every file under folder, caches left out; prefix is its path in the wheel."""
     out = []
-    for path in sorted(package.rglob("*")):
-        rel = path.relative_to(package.parent)
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
         if path.is_file() and "__pycache__" not in rel.parts and not any(p.startswith(".") for p in rel.parts) and path.suffix != ".pyc":
-            out.append((rel.as_posix(), path))
+            out.append((f"{prefix}/{rel.as_posix()}", path))
     return out
 
 
-def make_wheel(dist_name: str, version: str, packages: Iterable[Path], summary: str, requires_python: str = ">=3.11") -> tuple[str, bytes]:
-    """A pure-Python wheel (py3-none-any) of the given package directories: (file name, bytes).
+def make_wheel(
+    dist_name: str, version: str, files: Iterable[tuple[str, Path]], summary: str, requires_python: str = ">=3.11"
+) -> tuple[str, bytes]:
+    """A pure-Python wheel (py3-none-any) of the given (path inside the wheel, file) pairs: (file name, bytes).
 
     Written with zipfile rather than by pip/setuptools: no build environment, no
     network, and the same bytes for the same sources, so an unchanged core keeps
@@ -102,11 +107,8 @@ def make_wheel(dist_name: str, version: str, packages: Iterable[Path], summary: 
     """
     name = dist_name.replace("-", "_")
     info = f"{name}-{version}.dist-info"
-    entries: list[tuple[str, bytes]] = []
-    tops = []
-    for package in packages:
-        tops.append(package.name)
-        entries += [(rel, path.read_bytes()) for rel, path in _package_files(package)]
+    entries = [(rel, path.read_bytes()) for rel, path in files]
+    tops = sorted({rel.split("/", 1)[0] for rel, _ in entries})
     metadata = f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: {version}\nSummary: {summary}\nRequires-Python: {requires_python}\n"
     wheel = "Wheel-Version: 1.0\nGenerator: llm-runner-router build/web_bundle.py\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     entries += [
@@ -126,39 +128,43 @@ def make_wheel(dist_name: str, version: str, packages: Iterable[Path], summary: 
     return f"{name}-{version}-py3-none-any.whl", buf.getvalue()
 
 
-def core_wheel() -> tuple[str, bytes]:
-    # Only core/, not the project's own wheel (`pip wheel .` gives core + edge_server):
-    # the browser downloads this file on every cold start, and edge_server (Starlette,
-    # uvicorn, llama.cpp, SQLite) cannot run in Pyodide anyway.
+def _version() -> str:
+    """The package's version, from llm_runner_router/__version__.py (read, not imported: build/ runs without the package)."""
+    text = (PACKAGE / "__version__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"', text, re.M)
+    if match is None:
+        raise SystemExit("web_bundle: llm_runner_router/__version__.py names no __version__")
+    return match.group(1)
+
+
+def _requires_python() -> str:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return make_wheel(
-        "llm-runner-router-core",
-        project["version"],
-        [REPO / "core"],
-        "The routing and recovery core of llm-runner-router (pure Python; for Pyodide)",
-        project.get("requires-python", ">=3.11"),
-    )
+    return str(project.get("requires-python", ">=3.11"))
 
 
-def web_wheel() -> tuple[str, bytes] | None:
-    """The llm_web package (web/python/), or None while it does not exist yet."""
-    pyproject = WEB_PYTHON / "pyproject.toml"
-    if not pyproject.is_file():
-        log(f"no {show(pyproject)}: the llm_web wheel is left out")
-        return None
-    project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
-    for package in (WEB_PYTHON / "llm_web", WEB_PYTHON / "src" / "llm_web"):
-        if (package / "__init__.py").is_file():
-            break
-    else:
-        raise SystemExit(f"web_bundle: {show(pyproject)} exists but there is no llm_web/__init__.py beside it (or in src/)")
-    return make_wheel(
-        project.get("name", "llm-web"),
-        project.get("version", "0.0.0"),
-        [package],
-        project.get("description", "llm-runner-router's Python adapters for the browser"),
-        project.get("requires-python", ">=3.11"),
-    )
+def core_wheel() -> tuple[str, bytes]:
+    """llm_runner_router.core, with the package's light __init__ (it imports the core only).
+
+    Only the core, not the project's own wheel (`pip wheel .` adds the edge server):
+    the browser downloads this file on every cold start, and the edge server
+    (Starlette, uvicorn, llama.cpp, SQLite) cannot run in Pyodide anyway.
+    """
+    files = [
+        (f"llm_runner_router/{name}", PACKAGE / name)
+        for name in ("__init__.py", "__version__.py", "py.typed")
+        if (PACKAGE / name).is_file()
+    ]
+    files += _package_files(CORE, "llm_runner_router/core")
+    summary = "The routing and recovery core of llm-runner-router (pure Python; for Pyodide)"
+    return make_wheel("llm-runner-router-core", _version(), files, summary, _requires_python())
+
+
+def web_wheel() -> tuple[str, bytes]:
+    """llm_runner_router.web (web/python/llm_web/): the core's adapters inside the page."""
+    if not (WEB_PYTHON / "__init__.py").is_file():
+        raise SystemExit(f"web_bundle: {show(WEB_PYTHON)} has no __init__.py")
+    summary = "llm-runner-router's Python adapters for the browser: the JS engine bridge and the runtime JavaScript calls"
+    return make_wheel("llm-runner-router-web", _version(), _package_files(WEB_PYTHON, "llm_runner_router/web"), summary, _requires_python())
 
 
 # --- files ---------------------------------------------------------------------------
@@ -276,10 +282,7 @@ def build() -> dict[str, object]:
     log(f"vendor: Pyodide {npm_version(PYODIDE_DIR)}, onnxruntime-web {npm_version(ORT_DIR.parent)}")
 
     wheels = []
-    for made in (core_wheel(), web_wheel()):
-        if made is None:
-            continue
-        name, data = made
+    for name, data in (core_wheel(), web_wheel()):
         write_bytes(f"wheels/{name}", data, produced, counts)
         wheels.append(f"wheels/{name}")
         log(f"wheel: {name} ({len(data) / 1024:.0f} KiB)")

@@ -35,7 +35,7 @@ __all__ = ["CompatibilityHints", "Hint"]
 
 Key = tuple[str, str, str]
 
-_log = jsonlog.get_logger("core.hints")
+_log = jsonlog.get_logger("llm_runner_router.core.hints")
 
 
 @dataclass(slots=True)

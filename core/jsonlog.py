@@ -2,7 +2,7 @@
 
 One JSON object per line::
 
-    {"timestamp": "2024-02-08T12:34:56.789Z", "level": "ERROR", "logger": "core.router",
+    {"timestamp": "2024-02-08T12:34:56.789Z", "level": "ERROR", "logger": "llm_runner_router.core.router",
      "message": "attempt failed", "context": {"request_id": "req-1", "operation": "chat"},
      "error_code": "LLM_NET_001_E", "exception_type": "NetworkError",
      "stack_trace": "Traceback ...", "extra": {"deployment": "a"}, "error": {...}}
@@ -15,7 +15,7 @@ request across ``await`` and into tasks created while it is set, and never
 leaks between concurrent requests::
 
     with log_context(request_id="req-1", component="router"):
-        log = get_logger("core.router")
+        log = get_logger("llm_runner_router.core.router")
         log.info("routing", deployment="a")      # context carries request_id, component
 
 Keyword arguments named ``request_id``, ``component`` or ``operation`` are

@@ -66,7 +66,7 @@ __all__ = ["Filter", "Router"]
 # A capability check: the reason a deployment cannot serve a request, or None.
 Filter = Callable[[Deployment, ChatRequest], LLMError | None]
 
-_log = jsonlog.get_logger("core.router")
+_log = jsonlog.get_logger("llm_runner_router.core.router")
 # The cache answers only for failures of the backends, not for a request's own fault.
 _CACHE_COVERS = (catalogue.RETRY_ALL_FAILED, catalogue.RETRY_NO_CANDIDATE, catalogue.TIMEOUT_DEADLINE)
 

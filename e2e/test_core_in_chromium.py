@@ -59,7 +59,7 @@ async ({ wheels, files, args, driver }) => {
   const line = (level) => (text) => { out.push(text); console[level](text); };
   py.setStdout({ batched: line('log') });
   py.setStderr({ batched: line('warn') });
-  const core = py.runPython("import core, os.path; os.path.dirname(core.__file__)");
+  const core = py.runPython("from llm_runner_router import core; import os.path; os.path.dirname(core.__file__)");
   const setupMs = performance.now() - started;
   py.runPython(driver);
   py.globals.set('pytest_args', py.toPy(args));

@@ -10,8 +10,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from core import catalogue
-from core.store import Store
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.store import Store
 
 from .openapi import openapi_document
 from .request_io import read_body, state_of

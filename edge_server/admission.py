@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 
-from core import catalogue
+from llm_runner_router.core import catalogue
 
 __all__ = ["Admission"]
 

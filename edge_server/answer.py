@@ -23,8 +23,8 @@ from typing import Any, Final
 
 import anyio
 
-from core.router import Router
-from core.types import ChatRequest, Done, StreamEvent
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.types import ChatRequest, Done, StreamEvent
 
 from .admission import Admission
 

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from core import catalogue, jsonlog
-from core.classify import classify
-from core.types import ChatRequest, Delta, Done, Restart, StreamEvent, Switch
+from llm_runner_router.core import catalogue, jsonlog
+from llm_runner_router.core.classify import classify
+from llm_runner_router.core.types import ChatRequest, Delta, Done, Restart, StreamEvent, Switch
 
 from . import openai_format as fmt
 from .answer import admit
@@ -28,7 +28,7 @@ from .validation import parse_body, parse_chat, parse_completion, parse_response
 
 __all__ = ["chat_completions", "completions", "models", "responses"]
 
-_log = jsonlog.get_logger("edge_server.api")
+_log = jsonlog.get_logger("llm_runner_router.edge.api")
 _T = TypeVar("_T")
 
 

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core import catalogue, jsonlog
-from core.classify import classify
-from core.errors import LLMError
+from llm_runner_router.core import catalogue, jsonlog
+from llm_runner_router.core.classify import classify
+from llm_runner_router.core.errors import LLMError
 
 from . import openai_format as fmt
 from .admin import api_diagnostics, api_heal, api_status, health, key_matches, metrics, openapi_json, status_payload
@@ -32,7 +32,7 @@ from .state import EdgeState
 
 __all__ = ["CORS", "EdgeState", "create_app", "error_response", "key_matches", "status_payload"]
 
-_log = jsonlog.get_logger("edge_server.app")
+_log = jsonlog.get_logger("llm_runner_router.edge.app")
 
 
 async def _llm_error(request: Request, exc: Exception) -> Response:

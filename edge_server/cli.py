@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core import catalogue
-from core.config import Settings
-from core.errors import LLMError
-from core.jsonlog import configure_logging
-from core.router import Router
-from core.testing import Script, ScriptedBackend
-from core.types import BackendRequest, ChatRequest, Delta, Done, Message, Restart, Switch
+from llm_runner_router.__version__ import __version__
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.jsonlog import configure_logging
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.testing import Script, ScriptedBackend
+from llm_runner_router.core.types import BackendRequest, ChatRequest, Delta, Done, Message, Restart, Switch
 
 ANSWER = "A circuit breaker stops calling a failing backend for a while, then lets one probe through to see if it has recovered."
 
@@ -189,20 +190,11 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("llm-runner-router")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from . import ops_client as ops
 
     parser = argparse.ArgumentParser(prog="llm-runner-router", description="A language-model router that runs where its users are.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the edge server (OpenAI-compatible API on llama.cpp and upstream providers)")
     add_serve_options(serve)

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core import catalogue, jsonlog
-from core.classify import classify
-from core.config import Settings
-from core.router import Router
-from core.store import Store
+from llm_runner_router.core import catalogue, jsonlog
+from llm_runner_router.core.classify import classify
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.store import Store
 
 from .admission import Admission
 from .app import create_app
@@ -28,7 +28,7 @@ from .state import EdgeState
 
 __all__ = ["build_state", "default_settings", "load_settings", "make_app"]
 
-_log = jsonlog.get_logger("edge_server.compose")
+_log = jsonlog.get_logger("llm_runner_router.edge.compose")
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_N_CTX = 2048

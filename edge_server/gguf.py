@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from core import catalogue as cat
-from core.errors import ErrorSpec, LLMError
+from llm_runner_router.core import catalogue as cat
+from llm_runner_router.core.errors import ErrorSpec, LLMError
 
 __all__ = ["GGUFInfo", "check_gguf"]
 

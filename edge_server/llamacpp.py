@@ -35,10 +35,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final
 
-from core import catalogue as cat
-from core.classify import classify
-from core.errors import LLMError
-from core.types import HEARTBEAT, BackendChunk, BackendRequest, Message, Usage
+from llm_runner_router.core import catalogue as cat
+from llm_runner_router.core.classify import classify
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.types import HEARTBEAT, BackendChunk, BackendRequest, Message, Usage
 
 from .gguf import GGUFInfo, check_gguf
 

@@ -36,9 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Final
 
-from core import catalogue as cat
-from core.classify import classify
-from core.errors import LLMError
+from llm_runner_router.core import catalogue as cat
+from llm_runner_router.core.classify import classify
+from llm_runner_router.core.errors import LLMError
 
 from . import paths
 from .gguf import check_gguf

@@ -28,16 +28,16 @@ import time
 from collections import deque
 from typing import Any
 
-from core import catalogue, jsonlog
-from core.classify import classify
-from core.errors import LLMError
-from core.types import ChatRequest, Deployment
+from llm_runner_router.core import catalogue, jsonlog
+from llm_runner_router.core.classify import classify
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.types import ChatRequest, Deployment
 
 from .state import EdgeState
 
 __all__ = ["Monitor", "memory_fraction"]
 
-_log = jsonlog.get_logger("edge_server.monitor")
+_log = jsonlog.get_logger("llm_runner_router.edge.monitor")
 ACTIONS = ("reload_models", "clear_caches", "reset_breakers", "adjust_timeouts")
 
 

@@ -13,8 +13,8 @@ import json
 import time
 from typing import Any
 
-from core.errors import LLMError
-from core.types import Usage
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.types import Usage
 
 __all__ = ["error_body", "sse", "usage_dict"]
 

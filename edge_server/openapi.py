@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from core.params import MAX_TOKENS_LIMIT
+from llm_runner_router.core.params import MAX_TOKENS_LIMIT
 
 from .validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS, ROLES
 

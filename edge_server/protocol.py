@@ -35,15 +35,15 @@ from typing import Any, ClassVar
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from core import catalogue, jsonlog
-from core.config import ServerConfig
-from core.errors import LLMError
+from llm_runner_router.core import catalogue, jsonlog
+from llm_runner_router.core.config import ServerConfig
+from llm_runner_router.core.errors import LLMError
 
 from . import openai_format as fmt
 
 __all__ = ["ConnectionStats", "effective_limit", "guarded_protocol", "raise_fd_limit", "uvicorn_config"]
 
-_log = jsonlog.get_logger("edge_server.protocol")
+_log = jsonlog.get_logger("llm_runner_router.edge.protocol")
 
 # File descriptors kept back from connections: the listening socket, the store, the
 # model file, log streams, upstream connections.

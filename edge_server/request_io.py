@@ -13,8 +13,8 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from core import catalogue
-from core.errors import LLMError
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import LLMError
 
 from . import openai_format as fmt
 from .state import EdgeState

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from core import catalogue
+from llm_runner_router.core import catalogue
 
 __all__ = ["DEFAULT_MAX_EVENT", "DEFAULT_MAX_LINE", "SSEEvent", "SSEParser"]
 

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from core.router import Router
-from core.store import Store
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.store import Store
 
 from .admission import Admission
 from .protocol import ConnectionStats

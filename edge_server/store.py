@@ -58,12 +58,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core import catalogue
-from core.jsonlog import get_logger
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.jsonlog import get_logger
 
 __all__ = ["SQLiteStore"]
 
-_log = get_logger("edge_server.store")
+_log = get_logger("llm_runner_router.edge.store")
 _T = TypeVar("_T")
 
 _TABLE = "records"

@@ -60,11 +60,11 @@ from typing import Any, Final
 
 import httpx
 
-from core import catalogue
-from core.classify import MESSAGE_LIMIT, classify, classify_http
-from core.config import ProviderConfig
-from core.errors import LLMError
-from core.types import BackendChunk, BackendRequest, Message, Usage
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.classify import MESSAGE_LIMIT, classify, classify_http
+from llm_runner_router.core.config import ProviderConfig
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.types import BackendChunk, BackendRequest, Message, Usage
 
 from .sse import DEFAULT_MAX_LINE, SSEEvent, SSEParser
 

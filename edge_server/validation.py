@@ -25,10 +25,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core import catalogue
-from core.params import field_error as _err
-from core.params import number, sampling
-from core.types import ChatRequest, Message
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.params import field_error as _err
+from llm_runner_router.core.params import number, sampling
+from llm_runner_router.core.types import ChatRequest, Message
 
 __all__ = ["MAX_BODY_BYTES", "MAX_PROMPT_CHARS", "parse_body", "parse_chat", "parse_completion", "parse_responses"]
 

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import get_args, get_type_hints
 
-import core
-from core.config import _OPTIONS, _RULES, _SECTIONS, _TABLES, Settings, _allowed
-from core.strategies import strategy_names
+from llm_runner_router import core
+from llm_runner_router.core.config import _OPTIONS, _RULES, _SECTIONS, _TABLES, Settings, _allowed
+from llm_runner_router.core.strategies import strategy_names
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

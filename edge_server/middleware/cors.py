@@ -9,7 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from core import catalogue, jsonlog
+from llm_runner_router.core import catalogue, jsonlog
 
 from ..request_io import error_response
 

@@ -7,15 +7,15 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core import jsonlog
-from core.classify import classify
+from llm_runner_router.core import jsonlog
+from llm_runner_router.core.classify import classify
 
 from ..request_io import clip, error_response
 
 __all__ = ["RequestContext"]
 
-_log = jsonlog.get_logger("edge_server.app")
-_access = jsonlog.get_logger("edge_server.access")
+_log = jsonlog.get_logger("llm_runner_router.edge.app")
+_access = jsonlog.get_logger("llm_runner_router.edge.access")
 
 
 def _request_id(scope: Scope) -> str:

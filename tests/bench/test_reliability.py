@@ -363,7 +363,7 @@ def test_hint_outcomes_count_successes_and_failures() -> None:
 
 
 def test_integrity_and_copies_of_a_database(tmp_path: Path) -> None:
-    from edge_server.store import SQLiteStore
+    from llm_runner_router.edge.store import SQLiteStore
 
     db = tmp_path / "router.db"
     with SQLiteStore(db) as store:

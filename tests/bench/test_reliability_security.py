@@ -114,7 +114,7 @@ def slow_result(**over: Any) -> dict[str, Any]:
             "bytes": 9133,
             "lines_per_s": 3.0,
             "busiest_second_lines": 8,
-            "top_messages": {"edge_server.access: request": 4},
+            "top_messages": {"llm_runner_router.edge.access: request": 4},
         },
         "duration_s": 8.0,
     }

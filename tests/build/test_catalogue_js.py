@@ -7,8 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from core import catalogue
-from core.errors_doc import render_javascript, spec_names
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors_doc import render_javascript, spec_names
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 GENERATED = ROOT / "web" / "src" / "catalogue.js"

@@ -17,9 +17,9 @@ from types import ModuleType
 
 import pytest
 
-from core import catalogue as cat
-from core.errors import LLMError
-from edge_server import model_fetch, paths
+from llm_runner_router.core import catalogue as cat
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.edge import model_fetch, paths
 from tests.build import ROOT, load_script
 
 SCRIPT = ROOT / "build" / "fetch_model.py"

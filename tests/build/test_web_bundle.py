@@ -28,10 +28,9 @@ def wb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("VALUE = 42\n")
     (pkg / "data.json").write_text("{}")
-    (pkg.parent / "pyproject.toml").write_text('[project]\nname = "llm-web"\nversion = "0.2.0"\n')
     monkeypatch.setattr(module, "DIST", tmp_path / "dist")
     monkeypatch.setattr(module, "WEB_SRC", src)
-    monkeypatch.setattr(module, "WEB_PYTHON", pkg.parent)
+    monkeypatch.setattr(module, "WEB_PYTHON", pkg)
     return module
 
 
@@ -42,7 +41,10 @@ def test_bundle_contents_and_manifest(wb: ModuleType) -> None:
         assert (dist / "vendor" / "pyodide" / name).is_file()
     for name in wb.ORT_FILES:
         assert (dist / "vendor" / "ort" / name).is_file()
-    assert manifest["wheels"] == ["wheels/llm_runner_router_core-0.1.0-py3-none-any.whl", "wheels/llm_web-0.2.0-py3-none-any.whl"]
+    assert manifest["wheels"] == [
+        "wheels/llm_runner_router_core-0.1.0-py3-none-any.whl",
+        "wheels/llm_runner_router_web-0.1.0-py3-none-any.whl",
+    ]
     assert json.loads((dist / "build.json").read_text()) == manifest
     files = manifest["files"]
     assert {"index.html", "engine/engine.js", *manifest["wheels"]} <= set(files)
@@ -56,7 +58,7 @@ def test_rebuild_is_incremental_and_keeps_models(wb: ModuleType, capsys: pytest.
     (dist / "models").mkdir()
     (dist / "models" / "model.onnx").write_bytes(b"weights")
     (dist / "stale.js").write_text("old")
-    (dist / "wheels" / "llm_web-0.1.0-py3-none-any.whl").write_bytes(b"old wheel")
+    (dist / "wheels" / "llm_runner_router_web-0.0.1-py3-none-any.whl").write_bytes(b"old wheel")
     capsys.readouterr()
     second = wb.build()
     out = capsys.readouterr().out
@@ -74,23 +76,20 @@ def test_wheels_are_deterministic_and_installable(wb: ModuleType, tmp_path: Path
     assert wb.core_wheel() == (name, data)
     with zipfile.ZipFile(wb.io.BytesIO(data)) as zf:
         names = zf.namelist()
-    assert "core/router.py" in names and not any("edge_server" in n or "__pycache__" in n for n in names)
+    assert "llm_runner_router/core/router.py" in names and "llm_runner_router/__init__.py" in names
+    assert {n.split("/")[0] for n in names} == {"llm_runner_router", "llm_runner_router_core-0.1.0.dist-info"}
+    assert not any("/edge/" in n or "__pycache__" in n for n in names)
     web_name, web_data = wb.web_wheel()
     target = tmp_path / "site"
     for wheel_name, wheel_data in ((name, data), (web_name, web_data)):
         (tmp_path / wheel_name).write_bytes(wheel_data)
-        # pip checks RECORD's hashes and sizes as it installs
-        pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", "--target", str(target)]
-        subprocess.run([*pip, str(tmp_path / wheel_name)], check=True)
-    assert (target / "llm_web" / "data.json").is_file()
-    probe = "import core.router, llm_web; print(llm_web.VALUE)"
+    # pip checks RECORD's hashes and sizes as it installs; one call, as both fill llm_runner_router/
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", "--target", str(target)]
+    subprocess.run([*pip, str(tmp_path / name), str(tmp_path / web_name)], check=True)
+    assert (target / "llm_runner_router" / "web" / "data.json").is_file()
+    probe = "import llm_runner_router.core.router, llm_runner_router.web as web; print(web.VALUE, llm_runner_router.__version__)"
     out = subprocess.run([sys.executable, "-c", probe], cwd=target, capture_output=True, text=True)
-    assert out.stdout.strip() == "42", out.stderr
-
-
-def test_without_web_python_the_llm_web_wheel_is_left_out(wb: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(wb, "WEB_PYTHON", tmp_path / "absent")
-    assert [w.split("/")[1].split("-")[0] for w in wb.build()["wheels"]] == ["llm_runner_router_core"]
+    assert out.stdout.strip() == "42 0.1.0", out.stderr
 
 
 def test_the_service_worker_is_versioned_by_the_build_and_the_model(wb: ModuleType) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import openai
 
-from edge_server import model_fetch, paths
+from llm_runner_router.edge import model_fetch, paths
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,8 +52,9 @@ def test_the_wheel_installs_and_serves_outside_the_checkout(tmp_path: Path) -> N
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         source.mkdir(exist_ok=True)
         shutil.copy2(ROOT / name, source / name)
-    for package in ("core", "edge_server"):
-        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    # As laid out in the checkout: llm_runner_router/ with its links to the parts' folders.
+    for folder in ("llm_runner_router", "core", "edge_server", "web/python/llm_web"):
+        shutil.copytree(ROOT / folder, source / folder, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(dist)], check=True, timeout=600)
     [wheel] = dist.glob("llm_runner_router-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
@@ -77,6 +78,19 @@ def test_the_wheel_installs_and_serves_outside_the_checkout(tmp_path: Path) -> N
             check=True,
         ).stdout.strip()
     )
+    # One import package: nothing else at the top of site-packages (dist-info and the venv's own tools aside).
+    ours = {p.name for p in site.iterdir() if not p.name.endswith((".dist-info", ".pth")) and p.name != "__pycache__"}
+    assert "llm_runner_router" in ours and not ours & {"core", "edge_server", "llm_web", "build", "edge", "web"}, sorted(ours)
+    assert {"core", "edge", "web"} <= {p.name for p in (site / "llm_runner_router").iterdir()}
+    by_module = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "llm_runner_router", "--version"],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert by_module.stdout.strip() == version.stdout.strip(), by_module.stderr
     site_before = _files(site)
     port = free_port()
     server = subprocess.Popen(

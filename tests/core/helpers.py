@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.config import Settings
+from llm_runner_router.core.config import Settings
 
 FAST_RETRY = {"max_attempts": 2, "initial_delay": 1.0, "max_delay": 10.0, "jitter": False, "deadline": 600}
 

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from core import catalogue
-from core.breaker import Breakers, BreakerState, CircuitBreaker
-from core.clock import ManualClock
-from core.config import BreakerConfig
-from core.store import MemoryStore
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.breaker import Breakers, BreakerState, CircuitBreaker
+from llm_runner_router.core.clock import ManualClock
+from llm_runner_router.core.config import BreakerConfig
+from llm_runner_router.core.store import MemoryStore
 
 KEY = ("p", "m", "chat/completions")
 

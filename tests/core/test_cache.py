@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from core.cache import ResponseCache, cache_key
-from core.clock import ManualClock
-from core.config import CacheConfig
-from core.types import ChatRequest, Message
+from llm_runner_router.core.cache import ResponseCache, cache_key
+from llm_runner_router.core.clock import ManualClock
+from llm_runner_router.core.config import CacheConfig
+from llm_runner_router.core.types import ChatRequest, Message
 
 
 def req(text: str, **params: object) -> ChatRequest:

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import catalogue
-from core.capabilities import DeviceCapabilities, EnginePlan, GpuAdapter, ModelRequirements, plan_engines
-from core.errors import LLMError, ValidationError
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.capabilities import DeviceCapabilities, EnginePlan, GpuAdapter, ModelRequirements, plan_engines
+from llm_runner_router.core.errors import LLMError, ValidationError
 
 MiB = 2**20
 

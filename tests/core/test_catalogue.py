@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from core import catalogue
-from core.errors import CATEGORIES, ErrorSpec, LLMError, Recovery, Severity
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import CATEGORIES, ErrorSpec, LLMError, Recovery, Severity
 
 CODE_RE = re.compile(r"^LLM_[A-Z0-9]+_\d{3}_[IWECF]$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")

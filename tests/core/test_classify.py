@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import catalogue as cat
-from core.classify import MESSAGE_LIMIT, RULES, STATUS_CODES, classify, classify_http, classify_text, parse_retry_after
-from core.errors import ErrorSpec, LLMError, NetworkError
+from llm_runner_router.core import catalogue as cat
+from llm_runner_router.core.classify import MESSAGE_LIMIT, RULES, STATUS_CODES, classify, classify_http, classify_text, parse_retry_after
+from llm_runner_router.core.errors import ErrorSpec, LLMError, NetworkError
 
 # --- helpers -----------------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from core import catalogue
-from core.config import (  # the tables the range tests are derived from
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.config import (  # the tables the range tests are derived from
     _OPTIONS,
     _RULES,
     _SECTIONS,
@@ -30,8 +30,8 @@ from core.config import (  # the tables the range tests are derived from
     Settings,
     StreamConfig,
 )
-from core.errors import ConfigError, LLMError
-from core.types import Deployment
+from llm_runner_router.core.errors import ConfigError, LLMError
+from llm_runner_router.core.types import Deployment
 
 INVALID = catalogue.CONFIG_INVALID.code
 UNKNOWN = catalogue.CONFIG_UNKNOWN_FIELD.code
@@ -630,9 +630,9 @@ def test_a_number_too_long_to_read_is_a_parse_error(load: Any, text: str) -> Non
 
 def test_settings_at_every_upper_bound_serve_a_request() -> None:
     """Each number at its largest reaches what uses it (deque lengths, cache size, timeouts) and works."""
-    from core.router import Router
-    from core.testing import ScriptedBackend, run_virtual
-    from core.types import ChatRequest, Message
+    from llm_runner_router.core.router import Router
+    from llm_runner_router.core.testing import ScriptedBackend, run_virtual
+    from llm_runner_router.core.types import ChatRequest, Message
 
     data: dict[str, Any] = minimal_tables()
     for cls, name, kind in NUMBERS:

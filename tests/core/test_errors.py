@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from core import catalogue, errors
-from core.errors import (
+from llm_runner_router.core import catalogue, errors
+from llm_runner_router.core.errors import (
     CATEGORIES,
     AuthError,
     CircuitOpenError,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from core import catalogue
-from core.errors import CATEGORIES, Recovery, Severity
-from core.errors_doc import CATEGORY_TITLES, RECOVERY_DESCRIPTIONS, SEVERITY_DESCRIPTIONS, render_markdown
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import CATEGORIES, Recovery, Severity
+from llm_runner_router.core.errors_doc import CATEGORY_TITLES, RECOVERY_DESCRIPTIONS, SEVERITY_DESCRIPTIONS, render_markdown
 
 # tests/core/test_errors_doc.py -> the repository root
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from core import catalogue
-from core.types import Delta, Done, Restart, Switch, Usage
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.types import Delta, Done, Restart, Switch, Usage
 
 
 def test_delta() -> None:

@@ -22,14 +22,14 @@ from typing import Any, get_type_hints
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import catalogue
-from core.breaker import CircuitBreaker
-from core.clock import ManualClock
-from core.config import MAX_NESTING, BreakerConfig, HintsConfig, RetryConfig, Settings, nesting_depth
-from core.errors import ConfigError, LLMError
-from core.hints import CompatibilityHints, Hint
-from core.retry import RetryPolicy, capped_growth
-from core.store import MemoryStore
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.breaker import CircuitBreaker
+from llm_runner_router.core.clock import ManualClock
+from llm_runner_router.core.config import MAX_NESTING, BreakerConfig, HintsConfig, RetryConfig, Settings, nesting_depth
+from llm_runner_router.core.errors import ConfigError, LLMError
+from llm_runner_router.core.hints import CompatibilityHints, Hint
+from llm_runner_router.core.retry import RetryPolicy, capped_growth
+from llm_runner_router.core.store import MemoryStore
 
 FUZZ = settings(
     max_examples=int(os.environ.get("LLM_FUZZ_EXAMPLES") or 60),

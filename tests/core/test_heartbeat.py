@@ -14,10 +14,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from core import catalogue
-from core.router import Router
-from core.testing import Script, ScriptedBackend, VirtualTimeLoop, run_virtual
-from core.types import HEARTBEAT, BackendChunk, BackendRequest, ChatRequest, Delta, Done, Message, StreamEvent
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.testing import Script, ScriptedBackend, VirtualTimeLoop, run_virtual
+from llm_runner_router.core.types import HEARTBEAT, BackendChunk, BackendRequest, ChatRequest, Delta, Done, Message, StreamEvent
 from tests.core.helpers import make_settings
 
 ANSWER = "The quick brown fox jumps over the lazy dog."

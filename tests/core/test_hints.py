@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from core import catalogue
-from core.clock import ManualClock
-from core.config import HintsConfig
-from core.errors import LLMError
-from core.hints import CompatibilityHints
-from core.store import MemoryStore
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.clock import ManualClock
+from llm_runner_router.core.config import HintsConfig
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.hints import CompatibilityHints
+from llm_runner_router.core.store import MemoryStore
 
 KEY = ("openai", "codex-mini", "chat/completions")
 FAIL = catalogue.API_MODEL_NOT_FOUND.error()

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from core import catalogue, jsonlog
-from core.jsonlog import REDACTED, JsonFormatter, StructuredLogger, redact, redact_text
-from core.testing import run_virtual
+from llm_runner_router.core import catalogue, jsonlog
+from llm_runner_router.core.jsonlog import REDACTED, JsonFormatter, StructuredLogger, redact, redact_text
+from llm_runner_router.core.testing import run_virtual
 
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.metrics import CONTENT_TYPE, DEFAULT_BUCKETS, Counter, Gauge, Histogram, Registry
+from llm_runner_router.core.metrics import CONTENT_TYPE, DEFAULT_BUCKETS, Counter, Gauge, Histogram, Registry
 
 # --- a tiny parser for the text exposition format -------------------------------
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from core import catalogue
-from core.errors import LLMError
-from core.params import MAX_STOPS, MAX_TOKENS_LIMIT, sampling
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.params import MAX_STOPS, MAX_TOKENS_LIMIT, sampling
 
 
 def refused(data: dict[str, Any], names: dict[str, tuple[str, ...]] | None = None) -> LLMError:

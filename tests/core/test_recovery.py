@@ -6,11 +6,11 @@ import random
 
 import pytest
 
-from core import catalogue
-from core.config import RetryConfig
-from core.errors import ErrorSpec
-from core.recovery import MAX_ADJUSTMENTS, Decision, decide
-from core.retry import RetryPolicy, RetryState
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.config import RetryConfig
+from llm_runner_router.core.errors import ErrorSpec
+from llm_runner_router.core.recovery import MAX_ADJUSTMENTS, Decision, decide
+from llm_runner_router.core.retry import RetryPolicy, RetryState
 
 POLICY = RetryPolicy(RetryConfig(max_attempts=3, initial_delay=1.0, max_delay=10.0, multiplier=2.0, deadline=60.0), random.Random(0))
 

@@ -5,9 +5,9 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import catalogue
-from core.config import RetryConfig
-from core.retry import RetryPolicy, RetryState
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.config import RetryConfig
+from llm_runner_router.core.retry import RetryPolicy, RetryState
 
 RETRYABLE = catalogue.NET_UPSTREAM_ERROR.error()
 

@@ -5,12 +5,12 @@ from typing import Any
 
 import pytest
 
-from core import catalogue
-from core.errors import LLMError
-from core.router import Router
-from core.store import MemoryStore
-from core.testing import Script, ScriptedBackend, VirtualTimeLoop, run_virtual
-from core.types import ChatRequest, Delta, Done, Message, Restart, StreamEvent, Switch
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.store import MemoryStore
+from llm_runner_router.core.testing import Script, ScriptedBackend, VirtualTimeLoop, run_virtual
+from llm_runner_router.core.types import ChatRequest, Delta, Done, Message, Restart, StreamEvent, Switch
 from tests.core.helpers import make_settings
 
 ANSWER = "The quick brown fox jumps over the lazy dog."

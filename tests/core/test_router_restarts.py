@@ -8,10 +8,10 @@ continued it.
 
 from __future__ import annotations
 
-from core import catalogue
-from core.router import Router
-from core.testing import Script, ScriptedBackend, run_virtual
-from core.types import ChatRequest, Done, Message, Restart, StreamEvent, Switch
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.testing import Script, ScriptedBackend, run_virtual
+from llm_runner_router.core.types import ChatRequest, Done, Message, Restart, StreamEvent, Switch
 from tests.core.helpers import make_settings
 
 ANSWER = "The quick brown fox jumps over the lazy dog."

@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from core import catalogue
-from core.errors import LLMError
-from core.strategies import DeploymentStats, RankContext, get_strategy, register_strategy, strategy_names
-from core.types import ChatRequest, Deployment, Message
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.strategies import DeploymentStats, RankContext, get_strategy, register_strategy, strategy_names
+from llm_runner_router.core.types import ChatRequest, Deployment, Message
 
 CHEAP_SLOW = Deployment("cheap", "p1", "m", quality=0.3, cost_per_1k_tokens=0.0, expected_tokens_per_s=10, max_concurrency=4)
 PRICEY_GOOD = Deployment("good", "p2", "m", quality=0.9, cost_per_1k_tokens=2.0, expected_tokens_per_s=40, max_concurrency=4)

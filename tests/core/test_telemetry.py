@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core import catalogue
-from core.clock import ManualClock
-from core.errors import LLMError
-from core.metrics import Registry
-from core.telemetry import BREAKER_STATES, MetricPoint, MetricType, RouterMetrics
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.clock import ManualClock
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.metrics import Registry
+from llm_runner_router.core.telemetry import BREAKER_STATES, MetricPoint, MetricType, RouterMetrics
 
 from .test_metrics import parse, value_of
 

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from core import catalogue
-from core.clock import ManualClock
-from core.errors import LLMError
-from core.store import MemoryStore
-from core.testing import Script, ScriptedBackend, VirtualTimeLoop, run_virtual, split_words
-from core.types import BackendRequest, Deployment, Message
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.clock import ManualClock
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.store import MemoryStore
+from llm_runner_router.core.testing import Script, ScriptedBackend, VirtualTimeLoop, run_virtual, split_words
+from llm_runner_router.core.types import BackendRequest, Deployment, Message
 
 DEP = Deployment("d", "p", "m")
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import asyncio
 
-from core import catalogue
-from core.testing import VirtualTimeLoop, run_virtual
-from core.watchdog import Watchdogs
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.testing import VirtualTimeLoop, run_virtual
+from llm_runner_router.core.watchdog import Watchdogs
 
 
 async def wait_forever() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_server.llamacpp import LlamaCppBackend
+from llm_runner_router.edge.llamacpp import LlamaCppBackend
 from tests.build import load_script
 
 

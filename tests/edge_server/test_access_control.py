@@ -25,13 +25,13 @@ from typing import Any
 import httpx
 import pytest
 
-from core import catalogue, jsonlog
-from core.config import Settings
-from core.errors import ConfigError
-from edge_server.app import EdgeState, create_app, key_matches
-from edge_server.compose import build_state, make_app
-from edge_server.store import SQLiteStore
-from edge_server.validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS
+from llm_runner_router.core import catalogue, jsonlog
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.errors import ConfigError
+from llm_runner_router.edge.app import EdgeState, create_app, key_matches
+from llm_runner_router.edge.compose import build_state, make_app
+from llm_runner_router.edge.store import SQLiteStore
+from llm_runner_router.edge.validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS
 from tests.support import api_fuzz as fz
 from tests.support import fault_provider as fp
 from tests.support.servers import ThreadServer

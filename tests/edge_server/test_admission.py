@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from core import catalogue
-from core.errors import LLMError
-from core.router import Router
-from core.testing import Script, ScriptedBackend
-from core.types import ChatRequest, Delta, Done, Message, StreamEvent
-from edge_server.admission import Admission
-from edge_server.answer import Answer, admit
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.testing import Script, ScriptedBackend
+from llm_runner_router.core.types import ChatRequest, Delta, Done, Message, StreamEvent
+from llm_runner_router.edge.admission import Admission
+from llm_runner_router.edge.answer import Answer, admit
 from tests.core.helpers import make_settings
 
 

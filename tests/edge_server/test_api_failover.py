@@ -17,10 +17,10 @@ import httpx
 import openai
 import pytest
 
-from core.config import Settings
-from edge_server.app import create_app
-from edge_server.compose import build_state
-from edge_server.store import SQLiteStore
+from llm_runner_router.core.config import Settings
+from llm_runner_router.edge.app import create_app
+from llm_runner_router.edge.compose import build_state
+from llm_runner_router.edge.store import SQLiteStore
 from tests.support import fault_provider as fp
 from tests.support.servers import ThreadServer
 

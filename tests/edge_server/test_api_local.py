@@ -1,6 +1,6 @@
 """The edge server with its default configuration: real llama.cpp on the embedded model.
 
-The server runs as a real process (``python -m edge_server``) on a free
+The server runs as a real process (``python -m llm_runner_router``) on a free
 127.0.0.1 port; requests come from the official openai client and httpx.
 """
 
@@ -176,19 +176,19 @@ def test_ops_commands(server: ProcessServer) -> None:
     env = {**os.environ, "LLM_ROUTER_API_KEY": KEY}
     for cmd, expect in (("status", "local-smollm2"), ("check", "healthy"), ("recover", "clear_caches"), ("clean", "clear_caches")):
         out = subprocess.run(
-            [sys.executable, "-m", "edge_server.cli", cmd, "--url", server.url], capture_output=True, text=True, env=env, timeout=60
+            [sys.executable, "-m", "llm_runner_router", cmd, "--url", server.url], capture_output=True, text=True, env=env, timeout=60
         )
         assert out.returncode == 0, out.stderr
         assert expect in out.stdout
     out = subprocess.run(
-        [sys.executable, "-m", "edge_server.cli", "monitor", "--url", server.url, "--interval", "0.1", "--count", "2"],
+        [sys.executable, "-m", "llm_runner_router", "monitor", "--url", server.url, "--interval", "0.1", "--count", "2"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert out.returncode == 0 and out.stdout.count(" ok ") == 2
     down = subprocess.run(
-        [sys.executable, "-m", "edge_server.cli", "check", "--url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "llm_runner_router", "check", "--url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60
     )
     assert down.returncode == 1 and "cannot reach" in down.stderr
 

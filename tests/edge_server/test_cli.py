@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core import catalogue
+from llm_runner_router.core import catalogue
 
 
 def test_demo_runs_every_scene_to_a_marked_end() -> None:
-    out = subprocess.run([sys.executable, "-m", "edge_server.cli", "demo"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "llm_runner_router", "demo"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert text.count("✓ complete") == 5 and text.count("✓ cached") == 1
@@ -22,14 +22,14 @@ def test_demo_runs_every_scene_to_a_marked_end() -> None:
 
 
 def test_unknown_command_is_a_usage_error() -> None:
-    out = subprocess.run([sys.executable, "-m", "edge_server.cli", "fly"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "llm_runner_router", "fly"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "invalid choice" in out.stderr
 
 
 def _serve_with(config: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """``llm-runner-router serve --config FILE`` as a real process (the installed command where there is one)."""
     script = Path(sys.executable).with_name("llm-runner-router")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "edge_server.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "llm_runner_router"]
     env = {**os.environ, "LLM_ROUTER_DATA_DIR": str(tmp_path / "data")}
     return subprocess.run([*command, "serve", "--port", "0", "--config", str(config)], capture_output=True, text=True, timeout=60, env=env)
 

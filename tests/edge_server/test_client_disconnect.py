@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core.config import Settings
-from core.store import MemoryStore
-from edge_server.app import create_app
-from edge_server.compose import build_state
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.store import MemoryStore
+from llm_runner_router.edge.app import create_app
+from llm_runner_router.edge.compose import build_state
 from tests.support import fault_provider as fp
 from tests.support.servers import ThreadServer
 

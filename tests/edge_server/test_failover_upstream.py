@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from core.config import Settings
-from core.router import Router
-from core.types import ChatRequest, Delta, Done, Message, Restart, StreamEvent, Switch
-from edge_server.upstream import UpstreamBackend
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.types import ChatRequest, Delta, Done, Message, Restart, StreamEvent, Switch
+from llm_runner_router.edge.upstream import UpstreamBackend
 from tests.support import fault_provider as fp
 
 ANSWER = fp.DEFAULT_ANSWER

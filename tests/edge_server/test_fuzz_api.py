@@ -26,13 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Route
 
-from core import catalogue
-from core.config import Settings
-from core.errors import LLMError
-from edge_server.app import create_app
-from edge_server.compose import build_state
-from edge_server.store import SQLiteStore
-from edge_server.validation import parse_body, parse_chat, parse_completion, parse_responses
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.edge.app import create_app
+from llm_runner_router.edge.compose import build_state
+from llm_runner_router.edge.store import SQLiteStore
+from llm_runner_router.edge.validation import parse_body, parse_chat, parse_completion, parse_responses
 from tests.support import api_fuzz as fz
 from tests.support import fault_provider as fp
 from tests.support.servers import ThreadServer

@@ -9,7 +9,7 @@
   the same files damaged must give a GGUF code; and the backend must refuse
   a damaged file with that code before llama.cpp ever sees it.
 - Configuration files as the server reads them (bytes on disk, by
-  extension): Settings or a CONFIG code; ``python -m edge_server`` with a
+  extension): Settings or a CONFIG code; ``python -m llm_runner_router`` with a
   bad one exits 2 with the code, no traceback.
 
 The unit-level fuzzing of the SSE parser, the decoders and classify_http is in
@@ -38,13 +38,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from core import catalogue
-from core.config import ProviderConfig, Settings
-from core.errors import ConfigError, LLMError
-from core.types import BackendRequest, Deployment, Message
-from edge_server.compose import load_settings
-from edge_server.gguf import WANTED, check_gguf
-from edge_server.upstream import UpstreamBackend
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.config import ProviderConfig, Settings
+from llm_runner_router.core.errors import ConfigError, LLMError
+from llm_runner_router.core.types import BackendRequest, Deployment, Message
+from llm_runner_router.edge.compose import load_settings
+from llm_runner_router.edge.gguf import WANTED, check_gguf
+from llm_runner_router.edge.upstream import UpstreamBackend
 from tests.support.api_fuzz import examples
 from tests.support.servers import REPO, ThreadServer
 
@@ -366,7 +366,7 @@ def test_a_damaged_model_is_refused_with_its_gguf_code_before_llama_cpp_sees_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, code: Any
 ) -> None:
     llama_cpp = pytest.importorskip("llama_cpp")
-    from edge_server.llamacpp import LlamaCppBackend
+    from llm_runner_router.edge.llamacpp import LlamaCppBackend
 
     constructed: list[Any] = []
     monkeypatch.setattr(llama_cpp, "Llama", lambda *a, **kw: constructed.append((a, kw)))
@@ -426,7 +426,7 @@ def test_the_server_refuses_a_bad_configuration_file_with_its_code(tmp_path: Pat
     config = tmp_path / "router.toml"
     config.write_bytes(raw)
     done = subprocess.run(
-        [sys.executable, "-m", "edge_server", "--port", "9", "--config", str(config)],
+        [sys.executable, "-m", "llm_runner_router", "serve", "--port", "9", "--config", str(config)],
         cwd=REPO,
         env={"PATH": "/usr/bin:/bin", "LLM_ROUTER_DATA_DIR": str(tmp_path)},
         capture_output=True,

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import catalogue as cat
-from core.errors import ErrorSpec, LLMError
-from edge_server.gguf import check_gguf
+from llm_runner_router.core import catalogue as cat
+from llm_runner_router.core.errors import ErrorSpec, LLMError
+from llm_runner_router.edge.gguf import check_gguf
 
 # --- a tiny GGUF writer ------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Hostile clients against the server process: long request parts, slow and silent
 connections, too many connections, garbage, clients that stop reading, aborted uploads.
 
-Each test runs ``python -m edge_server --config FILE`` as a child process (ProcessServer)
+Each test runs ``python -m llm_runner_router --config FILE`` as a child process (ProcessServer)
 in front of a fault-provider upstream (no model needed), with the connection limits set
 small so a timeout takes a second, and talks to it over raw sockets: what a hostile
 client sends is rarely something an HTTP library would send.
@@ -214,7 +214,7 @@ def serving(doc: dict[str, Any], work: Path) -> Iterator[Edge]:
         edge = Edge(server)
         # The start-up probe's access line is in: what a test finds in the log after this is its own.
         deadline = time.monotonic() + 5.0
-        while not any(e["logger"] == "edge_server.access" for e in edge.log_since(0)[1]) and time.monotonic() < deadline:
+        while not any(e["logger"] == "llm_runner_router.edge.access" for e in edge.log_since(0)[1]) and time.monotonic() < deadline:
             time.sleep(0.02)
         yield edge
 
@@ -279,7 +279,7 @@ def test_a_long_request_part_is_answered_at_once_and_clipped_in_the_log(
     assert reply.code == code
     assert LONG_VALUE not in reply.raw.decode("latin-1") and len(reply.raw) < 4096
     size, entries = server.log_since(mark)
-    access = [e["extra"] for e in entries if e["logger"] == "edge_server.access" and e["extra"].get("status") == status]
+    access = [e["extra"] for e in entries if e["logger"] == "llm_runner_router.edge.access" and e["extra"].get("status") == status]
     assert len(access) == 1, entries
     assert {k: access[0][k] for k in logged} == logged
     assert size < 8192, f"the log grew by {size} bytes"
@@ -533,7 +533,7 @@ def test_an_aborted_upload_is_the_client_leaving_not_a_server_error(start: Calla
     deadline = time.monotonic() + 5.0
     while True:
         _, entries = server.log_since(mark)
-        access = [e["extra"] for e in entries if e["logger"] == "edge_server.access" and e["extra"]["method"] == "POST"]
+        access = [e["extra"] for e in entries if e["logger"] == "llm_runner_router.edge.access" and e["extra"]["method"] == "POST"]
         if access or time.monotonic() > deadline:
             break
         time.sleep(0.05)
@@ -554,5 +554,5 @@ def test_every_request_gets_its_access_log_line(start: Callable[..., Edge]) -> N
         assert exchange(server.port, HEALTH).status == 200
     time.sleep(0.2)
     _, entries = server.log_since(mark)
-    access = [e["extra"] for e in entries if e["logger"] == "edge_server.access"]
+    access = [e["extra"] for e in entries if e["logger"] == "llm_runner_router.edge.access"]
     assert [(a["path"], a["status"]) for a in access] == [("/health", 200)] * 20

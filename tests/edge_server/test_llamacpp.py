@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from core import catalogue as cat
-from core.errors import LLMError
-from core.types import BackendChunk, BackendRequest, Deployment, Message
-from edge_server.llamacpp import LlamaCppBackend
+from llm_runner_router.core import catalogue as cat
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.types import BackendChunk, BackendRequest, Deployment, Message
+from llm_runner_router.edge.llamacpp import LlamaCppBackend
 
 DEPLOYMENT = Deployment(name="local-smollm2", provider="llamacpp", model="smollm2")
 QUESTION = "What is the capital of France? Answer in one sentence."

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from core.config import Settings
-from core.router import Router
-from core.types import HEARTBEAT, BackendRequest, ChatRequest, Completion, Deployment, Message
-from edge_server.llamacpp import LlamaCppBackend
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.types import HEARTBEAT, BackendRequest, ChatRequest, Completion, Deployment, Message
+from llm_runner_router.edge.llamacpp import LlamaCppBackend
 
 PROMPT = "Write a long story about a dragon who learns to bake bread."
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from core import catalogue
-from core.config import Settings
-from core.errors import LLMError
-from core.types import ChatRequest, Message
-from edge_server.compose import build_state
-from edge_server.llamacpp import LlamaCppBackend
-from edge_server.monitor import Monitor
-from edge_server.store import SQLiteStore
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.types import ChatRequest, Message
+from llm_runner_router.edge.compose import build_state
+from llm_runner_router.edge.llamacpp import LlamaCppBackend
+from llm_runner_router.edge.monitor import Monitor
+from llm_runner_router.edge.store import SQLiteStore
 from tests.support import fault_provider as fp
 
 
@@ -50,7 +50,7 @@ def test_a_local_model_that_fails_its_check_is_reloaded(model_path: Path, tmp_pa
             state = build_state(make_settings(model_path, up.base_url), backends={"local": backend}, store=SQLiteStore(tmp_path / "s.db"))
             monitor = Monitor(state)
             assert not backend.loaded  # never loaded: the check finds it down
-            with caplog.at_level(logging.INFO, logger="edge_server.monitor"):
+            with caplog.at_level(logging.INFO, logger="llm_runner_router.edge.monitor"):
                 report = await monitor.check()
             assert report["backends"]["local"] is False
             assert [a["action"] for a in report["actions"]] == ["reload_model"]

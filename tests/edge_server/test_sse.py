@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import catalogue
-from core.errors import LLMError
-from edge_server.sse import SSEEvent, SSEParser
-from edge_server.upstream import decoder_for
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.edge.sse import SSEEvent, SSEParser
+from llm_runner_router.edge.upstream import decoder_for
 
 
 def parse(*pieces: bytes, parser: SSEParser | None = None) -> list[SSEEvent]:

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from core import catalogue
-from core.breaker import Breakers, BreakerState
-from core.clock import ManualClock
-from core.config import BreakerConfig, HintsConfig
-from core.hints import CompatibilityHints
-from core.jsonlog import JsonFormatter
-from edge_server.store import SQLiteStore
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.breaker import Breakers, BreakerState
+from llm_runner_router.core.clock import ManualClock
+from llm_runner_router.core.config import BreakerConfig, HintsConfig
+from llm_runner_router.core.hints import CompatibilityHints
+from llm_runner_router.core.jsonlog import JsonFormatter
+from llm_runner_router.edge.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 CORRUPT = catalogue.CORE_STORE_CORRUPT.code
@@ -30,7 +30,7 @@ MODES = pytest.mark.parametrize("write_behind", [False, True], ids=["sync", "wri
 
 def corrupt_logs(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     """The store's log records as core.jsonlog writes them, those with LLM_CORE_002_E."""
-    entries = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "edge_server.store"]
+    entries = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "llm_runner_router.edge.store"]
     return [e for e in entries if e.get("error_code") == CORRUPT]
 
 
@@ -148,7 +148,7 @@ def test_a_bad_file_is_moved_aside_logged_and_replaced(tmp_path: Path, caplog: p
     damage(path)
     before = path.read_bytes()
     had_wal = Path(f"{path}-wal").exists()
-    with caplog.at_level(logging.ERROR, logger="edge_server.store"):
+    with caplog.at_level(logging.ERROR, logger="llm_runner_router.edge.store"):
         store = SQLiteStore(path)
     (moved,) = aside(path)
     assert store.recovered_from == moved and moved.read_bytes() == before
@@ -183,7 +183,7 @@ def test_a_bad_row_is_skipped_logged_copied_aside_and_deleted(tmp_path: Path, ca
         store.save("hints", "bad", {"b": 2})
         store.save("breakers", "x", {"c": 3})
         store._conn.execute("UPDATE records SET value = ? WHERE key = 'bad'", (bad,))
-    with caplog.at_level(logging.ERROR, logger="edge_server.store"), SQLiteStore(path) as store:
+    with caplog.at_level(logging.ERROR, logger="llm_runner_router.edge.store"), SQLiteStore(path) as store:
         assert store.load("hints") == {"good": {"a": 1}}
         assert store.load("breakers") == {"x": {"c": 3}}
         (entry,) = corrupt_logs(caplog)
@@ -195,7 +195,7 @@ def test_a_bad_row_is_skipped_logged_copied_aside_and_deleted(tmp_path: Path, ca
         conn.close()
         store.save("hints", "new", {"d": 4})
     caplog.clear()
-    with caplog.at_level(logging.ERROR, logger="edge_server.store"), SQLiteStore(path) as store:
+    with caplog.at_level(logging.ERROR, logger="llm_runner_router.edge.store"), SQLiteStore(path) as store:
         assert store.load("hints") == {"good": {"a": 1}, "new": {"d": 4}}
         assert corrupt_logs(caplog) == []  # the bad row is gone: the next start is clean
 
@@ -210,7 +210,7 @@ def test_corruption_met_after_opening_is_recovered_and_the_operation_retried(tmp
         f.seek(4096)
         f.write(os.urandom(path.stat().st_size - 4096))
     store._conn.execute("PRAGMA shrink_memory")  # so the pages are read again
-    with caplog.at_level(logging.ERROR, logger="edge_server.store"):
+    with caplog.at_level(logging.ERROR, logger="llm_runner_router.edge.store"):
         assert store.load("hints") == {}
         store.save("hints", "after", {"ok": True})
     assert len(corrupt_logs(caplog)) == 1 and store.recovered_from == aside(path)[0]
@@ -223,7 +223,7 @@ def test_corruption_met_after_opening_is_recovered_and_the_operation_retried(tmp
 
 CHILD = """
 import sys
-from edge_server.store import SQLiteStore
+from llm_runner_router.edge.store import SQLiteStore
 path, write_behind, start = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
 store = SQLiteStore(path, write_behind=write_behind)
 i = start
@@ -321,7 +321,7 @@ def test_a_failed_batch_is_logged_and_raised_by_the_next_flush(tmp_path: Path, c
     store = SQLiteStore(path, write_behind=True, busy_timeout=0.05)
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock past busy_timeout
-    with caplog.at_level(logging.ERROR, logger="edge_server.store"):
+    with caplog.at_level(logging.ERROR, logger="llm_runner_router.edge.store"):
         store.save("n", "lost", {})
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             store.flush()

@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from core import catalogue
-from core.config import ProviderConfig
-from core.errors import ErrorSpec, LLMError
-from core.types import BackendChunk, BackendRequest, Deployment, Message
-from edge_server.upstream import ERROR_BODY_LIMIT, UpstreamBackend
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.config import ProviderConfig
+from llm_runner_router.core.errors import ErrorSpec, LLMError
+from llm_runner_router.core.types import BackendChunk, BackendRequest, Deployment, Message
+from llm_runner_router.edge.upstream import ERROR_BODY_LIMIT, UpstreamBackend
 from tests.support import fault_provider as fp
 
 ANSWER = fp.DEFAULT_ANSWER

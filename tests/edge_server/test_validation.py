@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import catalogue
-from core.errors import LLMError
-from edge_server.validation import MAX_BODY_BYTES, parse_body, parse_chat, parse_completion, parse_responses
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.edge.validation import MAX_BODY_BYTES, parse_body, parse_chat, parse_completion, parse_responses
 
 OK = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 

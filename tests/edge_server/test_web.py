@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.config import Settings
-from core.store import MemoryStore
-from core.testing import Script, ScriptedBackend
-from edge_server.app import create_app
-from edge_server.compose import build_state
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.store import MemoryStore
+from llm_runner_router.core.testing import Script, ScriptedBackend
+from llm_runner_router.edge.app import create_app
+from llm_runner_router.edge.compose import build_state
 from tests.support.servers import ThreadServer
 
 WASM = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 8

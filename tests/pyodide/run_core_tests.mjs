@@ -99,7 +99,13 @@ async function main() {
   for (const wheel of wheels) {
     pyodide.unpackArchive(asBytes(fs.readFileSync(wheel)), "wheel", { extractDir: sitePackages });
   }
-  const coreFiles = copyInto(pyodide, path.join(REPO, "core"), "/src/core", (rel) => rel.endsWith(".py"));
+  // The core as the browser's core wheel has it: llm_runner_router/{__init__,__version__}.py and core/.
+  const pkg = path.join(REPO, "llm_runner_router");
+  for (const name of ["__init__.py", "__version__.py"]) {
+    pyodide.FS.mkdirTree("/src/llm_runner_router");
+    pyodide.FS.writeFile(`/src/llm_runner_router/${name}`, fs.readFileSync(path.join(pkg, name)));
+  }
+  const coreFiles = copyInto(pyodide, path.join(REPO, "core"), "/src/llm_runner_router/core", (rel) => rel.endsWith(".py"));
   // pyproject.toml at / makes / the rootdir and applies the project's pytest
   // settings (addopts "-ra -v", markers, ...), so test ids read as on CPython.
   pyodide.FS.writeFile("/pyproject.toml", fs.readFileSync(path.join(REPO, "pyproject.toml")));

@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from core import catalogue
+from llm_runner_router.core import catalogue
 
 __all__ = [
     "CODE",

@@ -17,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-from edge_server.protocol import uvicorn_config
+from llm_runner_router.edge.protocol import uvicorn_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ class ThreadServer:
 
 
 class ProcessServer:
-    """``python -m edge_server`` as a child process (for restarts and kill -9)."""
+    """``python -m llm_runner_router`` as a child process (for restarts and kill -9)."""
 
     def __init__(self, args: list[str], env: Mapping[str, str], port: int | None = None) -> None:
         self.port = port or free_port()
@@ -83,7 +83,11 @@ class ProcessServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge_server", "--port", str(self.port), *self.args], cwd=REPO, env=self.env, stdout=out, stderr=out
+            [sys.executable, "-m", "llm_runner_router", "serve", "--port", str(self.port), *self.args],
+            cwd=REPO,
+            env=self.env,
+            stdout=out,
+            stderr=out,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

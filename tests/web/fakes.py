@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.testing import split_words
+from llm_runner_router.core.testing import split_words
 
 
 class FakeJsError(Exception):

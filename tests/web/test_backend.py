@@ -6,13 +6,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from llm_web.backend import BrowserEngineBackend
-from llm_web.bridge import chunk_from_js, error_from_js, to_js, to_js_options
 
-from core import catalogue
-from core.errors import LLMError, ONNXError, WebGPUError
-from core.testing import VirtualTimeLoop, run_virtual
-from core.types import BackendChunk, BackendRequest, Deployment, Message, Usage
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import LLMError, ONNXError, WebGPUError
+from llm_runner_router.core.testing import VirtualTimeLoop, run_virtual
+from llm_runner_router.core.types import BackendChunk, BackendRequest, Deployment, Message, Usage
+from llm_runner_router.web.backend import BrowserEngineBackend
+from llm_runner_router.web.bridge import chunk_from_js, error_from_js, to_js, to_js_options
 from tests.web.fakes import AbortLog, FakeEngine, FakeJsError, FakeProxy
 
 ANSWER = "The quick brown fox jumps over the lazy dog."

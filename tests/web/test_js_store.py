@@ -3,11 +3,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llm_web.js_store import WriteThroughStore
-
-from core.breaker import Breakers
-from core.config import BreakerConfig
-from core.testing import VirtualTimeLoop, run_virtual
+from llm_runner_router.core.breaker import Breakers
+from llm_runner_router.core.config import BreakerConfig
+from llm_runner_router.core.testing import VirtualTimeLoop, run_virtual
+from llm_runner_router.web.js_store import WriteThroughStore
 
 
 class Sink:

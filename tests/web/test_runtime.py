@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import pytest
-from llm_web.runtime import MODEL, Runtime, plan_from_probe
 
-from core import catalogue
-from core.errors import ConfigError, LLMError
-from core.store import MemoryStore
-from core.testing import VirtualTimeLoop, run_virtual
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import ConfigError, LLMError
+from llm_runner_router.core.store import MemoryStore
+from llm_runner_router.core.testing import VirtualTimeLoop, run_virtual
+from llm_runner_router.web.runtime import MODEL, Runtime, plan_from_probe
 from tests.web.fakes import AbortLog, FakeEngine, FakeProxy
 
 ANSWER = "The quick brown fox jumps over the lazy dog."

@@ -37,7 +37,7 @@ try {
       onProgress,
       ep: q.get('ep') || undefined,
       threads: q.has('threads') ? Number(q.get('threads')) : undefined,
-      module: q.has('module') ? q.get('module') || null : 'llm_web',
+      module: q.has('module') ? q.get('module') || null : 'llm_runner_router.web',
     }),
   ]);
   window.__runtime = runtime;
@@ -45,7 +45,7 @@ try {
   result.build_id = runtime.build.build_id;
   result.pyodide = runtime.pyodide.version;
   result.python = runtime.pyodide.runPython('import sys; sys.version.split()[0]');
-  result.core_codes = runtime.pyodide.runPython('import core.catalogue; len(core.catalogue.ALL)');
+  result.core_codes = runtime.pyodide.runPython('from llm_runner_router.core import catalogue; len(catalogue.ALL)');
   result.timings = runtime.timings;
   $('probe').textContent = JSON.stringify(device, null, 1) ?? 'no probe.js in this bundle';
   $('runtime').textContent = JSON.stringify(result, null, 1);

@@ -1,6 +1,6 @@
 // @ts-check
 // Boots the Python side of the browser runtime: Pyodide from the bundle, the
-// wheels that build.json lists (the core and llm_web), then `import llm_web`.
+// wheels that build.json lists (the core and the page's adapters), then `import llm_runner_router.web`.
 //
 //   const { pyodide, py, build } = await loadRuntime({ base: '/', onProgress });
 //
@@ -93,10 +93,10 @@ async function bootPyodide(indexURL, options) {
 /**
  * @param {{base?: string, onProgress?: (ev: object) => void, ep?: string, threads?: number,
  *          module?: string | null, pyodideOptions?: object}} [options]
- *   module: the Python module to import and return as `py` (default 'llm_web'; null: none).
+ *   module: the Python module to import and return as `py` (default 'llm_runner_router.web'; null: none).
  * @returns {Promise<{pyodide: object, py: object | null, build: object, ep?: string, threads?: number, timings: object}>}
  */
-export async function loadRuntime({ base = '/', onProgress, ep, threads, module = 'llm_web', pyodideOptions = {} } = {}) {
+export async function loadRuntime({ base = '/', onProgress, ep, threads, module = 'llm_runner_router.web', pyodideOptions = {} } = {}) {
   const report = (ev) => {
     try {
       if (onProgress) onProgress(ev);

@@ -1,7 +1,7 @@
 // @ts-check
 // The page's entry point to local inference: probe the device, boot the core in
 // Pyodide, load the engines the core's capability plan picks, and route each
-// chat through the core's Router (llm_web.runtime.Runtime).
+// chat through the core's Router (llm_runner_router.web.runtime.Runtime).
 //
 //   import { createRuntime } from '/runtime.js';
 //   const runtime = await createRuntime({ onProgress });
@@ -90,7 +90,7 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   const device = probe || (await probeDevice());
   const booted = await loadRuntime({ base: root, onProgress });
   const { pyodide, py } = booted;
-  const runtimeModule = pyodide.pyimport('llm_web.runtime');
+  const runtimeModule = pyodide.pyimport('llm_runner_router.web.runtime');
   const plan = toJs(runtimeModule.plan_from_probe(pyodide.toPy(device)).to_dict());
   const chosen = engines || plan.engines;
   const wasmThreads = threads || plan.threads || 1;
@@ -125,7 +125,7 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
     try {
       idb = await IdbStore.open();
       const snapshot = await idb.load();
-      kwargs.store = pyodide.pyimport('llm_web.js_store').WriteThroughStore(pyodide.toPy(snapshot), idb);
+      kwargs.store = pyodide.pyimport('llm_runner_router.web.js_store').WriteThroughStore(pyodide.toPy(snapshot), idb);
     } catch (e) {
       // No IndexedDB (private mode, blocked storage): learn in memory only, and say so.
       storeError = { code: CODES.CORE_STORE_CORRUPT, message: `learned state is kept in memory only: ${e.message || e}` };

@@ -18,9 +18,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
-from core import catalogue
-from core.errors import LLMError
-from core.types import BackendChunk, BackendRequest
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.types import BackendChunk, BackendRequest
 
 from .bridge import AbortHandle, JsEngine, browser_abort_factory, chunk_from_js, error_from_js, py, to_js, to_js_options
 

@@ -24,10 +24,10 @@ import sys
 from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any, Final, Protocol, TypedDict
 
-from core import catalogue
-from core.classify import classify
-from core.errors import LLMError
-from core.types import BackendChunk, BackendRequest, Usage
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.classify import classify
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.types import BackendChunk, BackendRequest, Usage
 
 __all__ = [
     "AbortHandle",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from core.store import MemoryStore
+from llm_runner_router.core.store import MemoryStore
 
 from .bridge import py
 

@@ -19,17 +19,17 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from core import catalogue
-from core.capabilities import ENGINES, DeviceCapabilities, EnginePlan, ModelRequirements, plan_engines
-from core.classify import classify
-from core.clock import Clock, SystemClock
-from core.config import Settings
-from core.errors import LLMError
-from core.params import sampling
-from core.router import Router
-from core.store import MemoryStore, Store
-from core.telemetry import RouterMetrics
-from core.types import Backend, ChatRequest, Deployment, Done, Message, StreamEvent
+from llm_runner_router.core import catalogue
+from llm_runner_router.core.capabilities import ENGINES, DeviceCapabilities, EnginePlan, ModelRequirements, plan_engines
+from llm_runner_router.core.classify import classify
+from llm_runner_router.core.clock import Clock, SystemClock
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.core.params import sampling
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.store import MemoryStore, Store
+from llm_runner_router.core.telemetry import RouterMetrics
+from llm_runner_router.core.types import Backend, ChatRequest, Deployment, Done, Message, StreamEvent
 
 from .backend import BrowserEngineBackend
 from .bridge import AbortHandle, JsEngine, py
