@@ -32,7 +32,7 @@ def test_core_doc_names_every_builtin_strategy() -> None:
 def test_core_doc_python_example_uses_public_names() -> None:
     text = (DOCS / "core.md").read_text()
     (example,) = re.findall(r"```python\n(.*?)```", text, re.S)
-    imported = re.search(r"from core import (.*)", example)
+    imported = re.search(r"from llm_runner_router.core import (.*)", example)
     assert imported is not None
     for name in imported.group(1).split(","):
         assert name.strip() in core.__all__
