@@ -43,7 +43,7 @@ help:
 	@echo "            and the browser end-to-end tests in headless Chromium (the core's tests in Pyodide there too)"
 	@echo "make web    build the browser bundle into dist/web/ (incremental)"
 	@echo "make reliability  the reliability suite's short form (chaos, load, crash durability, security, browser; part of make test);"
-	@echo "                  the full form, which writes docs/reliability.md: .venv/bin/python bench/reliability.py"
+	@echo "                  the full form, which writes docs/reliability.md: .venv/bin/python -m bench.reliability"
 	@echo "(set-up builds llama-cpp-python once, ≈8 min, and fetches the default model into models/)"
 
 run: setup model browser-model web
@@ -140,12 +140,12 @@ error-docs: venv
 pytest: venv
 	LLM_ROUTER_LLAMA_WHEELS=$(LLAMA_WHEELS) $(BIN)/python -m pytest --ignore=tests/pyodide --hypothesis-profile=ci
 
-# The reliability suite's short form (bench/reliability.py --quick, about 3 minutes): chaos through the
+# The reliability suite's short form (python -m bench.reliability --quick, about 3 minutes): chaos through the
 # edge server, load with wrk, SIGKILLs during store writes, fuzzing and access control, chaos through the
 # browser widget (hence what e2e needs); exits 1 when a target is missed. Its figures go to
 # .cache/reliability/ (the full form's are in bench/results/, with docs/reliability.md).
 reliability: setup model wrk browser-model web pyodide-wheels chromium
-	$(BIN)/python bench/reliability.py --quick
+	$(BIN)/python -m bench.reliability --quick
 
 # The browser engine's JavaScript (tokenizer, sampling, weights, the ORT decode loop) under Node.
 js-test: node-deps browser-model

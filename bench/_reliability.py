@@ -1,41 +1,26 @@
-"""What the reliability parts (bench/reliability_*.py) share: figures, targets, processes, markdown.
+"""What the reliability parts (bench/reliability_*.py) share: summaries, targets, Prometheus text, markdown, results.
 
-Pure helpers first (percentiles, summaries, targets, Prometheus text,
-markdown tables), then the few that touch the machine (RSS from /proc, the
-machine's description, writing a part's JSON).
+Pure helpers first (latency summaries, targets, Prometheus text, markdown
+tables), then where a part's JSON goes. Percentiles, CPU time and the
+machine's description are every bench's: bench/harness.py.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
-import os
-import platform
 import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from bench.harness import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 QUICK_RESULTS = ROOT / ".cache" / "reliability"  # quick runs (CI): not committed, never over the full figures
 
 # --- figures -------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) with linear interpolation between ranks (numpy's default); NaN when empty."""
-    if not values:
-        return math.nan
-    if not 0 <= q <= 100:
-        raise ValueError(f"q must be in [0, 100], not {q}")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def summary_ms(seconds: Sequence[float]) -> dict[str, float | int]:
@@ -46,7 +31,7 @@ def summary_ms(seconds: Sequence[float]) -> dict[str, float | int]:
 
     return {
         "n": len(seconds),
-        "p50_ms": ms(percentile(seconds, 50)),
+        "p50_ms": ms(percentile(seconds, 50)),  # linear interpolation between ranks
         "p90_ms": ms(percentile(seconds, 90)),
         "p99_ms": ms(percentile(seconds, 99)),
         "max_ms": ms(max(seconds)) if seconds else math.nan,
@@ -115,76 +100,7 @@ def metric_sum(samples: Iterable[tuple[str, dict[str, str], float]], name: str, 
     return sum(v for n, lab, v in samples if n == name and all(lab.get(k) == want for k, want in labels.items()))
 
 
-# --- the machine ---------------------------------------------------------------------------
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process, in KiB (Linux: VmRSS in /proc/<pid>/status)."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) a live process has used (Linux /proc)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_s() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, all CPUs (Linux /proc/stat)."""
-    with open("/proc/stat", encoding="ascii") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    return (sum(values) - idle) / tick, sum(values) / tick
-
-
-class OtherLoad:
-    """How much of the machine's CPU went to processes other than ours during a block.
-
-    ``ours()`` returns the CPU seconds our processes used over the block (the caller
-    knows which: a server, an upstream, a load tool). ``share`` is the rest of the
-    machine's busy time as a fraction of all its CPU time: on a quiet machine near 0.
-    """
-
-    def __init__(self) -> None:
-        self.busy0, self.total0 = machine_cpu_s()
-        self.share = math.nan
-
-    def stop(self, ours_cpu_s: float) -> float:
-        busy, total = machine_cpu_s()
-        elapsed = total - self.total0
-        self.share = round(max(0.0, (busy - self.busy0) - ours_cpu_s) / elapsed, 3) if elapsed > 0 else math.nan
-        return self.share
-
-
-def load_average() -> float:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return math.nan
-
-
-def machine() -> dict[str, Any]:
-    """When and where: date, Python, CPU count and model, the load average when asked."""
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "python": platform.python_version(),
-        "platform": platform.platform(terse=True),
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "load_average_1m": load_average(),
-    }
+# --- the machine and the results ----------------------------------------------------------
 
 
 def machine_line(meta: Mapping[str, Any]) -> str:
@@ -208,9 +124,6 @@ def write_result(name: str, result: Mapping[str, Any], out: Path | None = None) 
     return path
 
 
-def command_line(script: str, quick: bool) -> str:
-    return f"python {script}" + (" --quick" if quick else "")
-
-
-def python() -> str:
-    return sys.executable
+def command_line(module: str, quick: bool) -> str:
+    """How a part was run, for its results: ``python -m bench.reliability_chaos --quick``."""
+    return f"python -m {module}" + (" --quick" if quick else "")

@@ -54,8 +54,8 @@ the server sends ``Cache-Control: max-age=3600``).
 
 Usage::
 
-    python bench/browser_decode.py            # full run; writes the JSON, the plot and the docs section
-    python bench/browser_decode.py --quick    # < 5 minutes (2 threads only, 2 runs, no WebGPU); JSON only
+    python -m bench.browser_decode            # full run; writes the JSON, the plot and the docs section
+    python -m bench.browser_decode --quick    # < 5 minutes (2 threads only, 2 runs, no WebGPU); JSON only
 
 Writes bench/results/browser_decode.json; a full run also writes
 docs/img/browser_decode.svg and the section between
@@ -86,14 +86,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from bench import _docs, harness
+from e2e.browser import CHROMIUM, chromium_args
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _docs  # noqa: E402
-
-from e2e.browser import CHROMIUM, chromium_args  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "browser_decode.json"
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -407,86 +403,20 @@ def run_once(page: Any, max_tokens: int, prompt_text: str, timeout_s: float = 60
     """One generation in the page; `foreign_cpu` is the share of all CPUs other processes used meanwhile."""
     page.bring_to_front()
     request = {"maxTokens": max_tokens, "promptText": prompt_text, "messages": messages(), "timeoutMs": timeout_s * 1000}
-    cpu = CpuShare()
-    cpu.start()
+    others, ours0 = harness.OtherLoad(), harness.tree_cpu_s(os.getpid())  # ours: this process and its browser
     result: dict[str, Any] = page.evaluate("(r) => window.bench.run(r)", request)
-    result["foreign_cpu"] = _round(cpu.stop(), 3)
+    result["foreign_cpu"] = others.stop(harness.tree_cpu_s(os.getpid()) - ours0)
     return result
 
 
 # --- machine noise -----------------------------------------------------------------------------
 
-
-def _cpu_ticks() -> tuple[float, float]:
-    with open("/proc/stat") as f:
-        vals = [float(v) for v in f.readline().split()[1:]]
-    idle = vals[3] + (vals[4] if len(vals) > 4 else 0.0)
-    return sum(vals) - idle, sum(vals)
+QUIET = 0.25  # the share of all CPUs that may be busy before a run starts (bench/harness.py's wait_for_quiet)
 
 
-def machine_busy(window: float = 0.5) -> float:
-    """The share of all CPUs busy over `window` seconds (0..1)."""
-    try:
-        b0, t0 = _cpu_ticks()
-        time.sleep(window)
-        b1, t1 = _cpu_ticks()
-    except OSError:
-        return float("nan")
-    return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
-
-
-def _tree_ticks(root: int) -> float:
-    """CPU ticks (user + system) used so far by `root` and its descendants (the browser this process started)."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry)] = int(fields[1])
-        ticks[int(entry)] = float(fields[11]) + float(fields[12])
-    total, todo = ticks.get(root, 0.0), [root]
-    while todo:
-        pid = todo.pop()
-        for child, parent in parents.items():
-            if parent == pid:
-                total += ticks[child]
-                todo.append(child)
-    return total
-
-
-class CpuShare:
-    """The share of all CPUs that other processes (not this one and its browser) used between start() and stop()."""
-
-    def start(self) -> None:
-        try:
-            self.busy0, self.total0 = _cpu_ticks()
-            self.ours0 = _tree_ticks(os.getpid())
-        except OSError:
-            self.total0 = float("nan")
-
-    def stop(self) -> float | None:
-        try:
-            busy, total = _cpu_ticks()
-            ours = _tree_ticks(os.getpid())
-        except OSError:
-            return None
-        if not total > self.total0:
-            return None
-        return max(0.0, ((busy - self.busy0) - (ours - self.ours0)) / (total - self.total0))
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> float:
+def wait_for_quiet(max_wait: float) -> float:
     """Wait (up to max_wait s) until the machine is mostly idle; the last busy share seen."""
-    deadline = time.monotonic() + max_wait
-    busy = machine_busy()
-    while busy > threshold and time.monotonic() < deadline:
-        busy = machine_busy()
-    return busy
+    return harness.wait_for_quiet(max_wait, QUIET)[1]
 
 
 # --- pure helpers: samples -> figures -----------------------------------------------------------
@@ -836,7 +766,7 @@ def run(plan: dict[str, Any], progress: Callable[[str], None] = print, runtimes:
     all_loads: dict[str, dict[str, dict[str, Any]]] = {}
     paired: dict[str, dict[str, float | None]] = {}
     watch = Watch()
-    load_avg = os.getloadavg()
+    load_avg = harness.load_averages()
     with serve() as base, sync_playwright() as pw:
         for threads in plan["threads"]:
             summary, rounds, loads = decode_block(pw, base, wanted, threads, plan, prompt_text, manifest, watch, progress)
@@ -887,7 +817,7 @@ def run(plan: dict[str, Any], progress: Callable[[str], None] = print, runtimes:
             "date": datetime.date.today().isoformat(),
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
-            "load_average_at_start": [round(x, 2) for x in load_avg],
+            "load_average_at_start": load_avg,
             "duration_s": None,
             "console_errors": watch.errors[:20],
             "external_requests": sorted(set(watch.external))[:20],
@@ -1196,7 +1126,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     res = run(plan, progress=lambda msg: print(msg, flush=True), runtimes=args.runtimes)
     shown = [a for a in argv if not a.startswith("--out")]
-    command = "python bench/browser_decode.py" + (" " + " ".join(shown) if shown else "")
+    command = "python -m bench.browser_decode" + (" " + " ".join(shown) if shown else "")
     res["meta"]["mode"] = "quick" if args.quick else "full"
     res["meta"]["command"] = command
     print()

@@ -1,6 +1,6 @@
 """How fast the page recovers and starts: failover to the edge, and load to first token.
 
-    python bench/browser_failover.py [--quick] [--no-docs]
+    python -m bench.browser_failover [--quick] [--no-docs]
 
 In headless Chromium (the e2e tests' launch), against a real edge server on
 127.0.0.1 serving the bundle, through the demo pages and the <llm-chat> widget:
@@ -32,12 +32,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench import _docs
+from e2e.browser import launch
+from llm_runner_router.edge.testing.servers import ProcessServer
 
-from bench import _docs  # noqa: E402
-from e2e.browser import launch  # noqa: E402
-from tests.support.servers import ProcessServer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "bench" / "results" / "browser_failover.json"
 DOC_START, DOC_END = "<!-- browser_failover:start -->", "<!-- browser_failover:end -->"
@@ -204,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         "failover": {**summarize(failovers, ("failure_to_edge_token_ms", "last_local_to_edge_token_ms")), "samples": failovers},
         "startup": {name: {**summarize(rs, keys), "samples": rs} for name, rs in startup.items()},
         "seconds": round(time.monotonic() - started, 1),
-        "command": "python bench/browser_failover.py" + (" --quick" if args.quick else ""),
+        "command": "python -m bench.browser_failover" + (" --quick" if args.quick else ""),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

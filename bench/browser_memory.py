@@ -1,6 +1,6 @@
 """Peak memory of the tab that runs the model on WASM, with weight prepacking (the default) and without.
 
-    python bench/browser_memory.py      # writes bench/results/browser_memory.json + docs
+    python -m bench.browser_memory      # writes bench/results/browser_memory.json + docs
 
 The WASM variant ships 4-bit blocks and unpacks them to float32 while
 onnxruntime-web reads them (web/src/engine/weights.js); the target is a peak
@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench import _docs
+from e2e.browser import launch
+from llm_runner_router.edge.testing.servers import ProcessServer
 
-from bench import _docs  # noqa: E402
-from e2e.browser import launch  # noqa: E402
-from tests.support.servers import ProcessServer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "bench" / "results" / "browser_memory.json"
 DOC_START, DOC_END = "<!-- browser_memory:start -->", "<!-- browser_memory:end -->"
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "default_within_budget": worst[True] <= BUDGET_MB,
         "runs": runs,
         "seconds": round(time.monotonic() - started, 1),
-        "command": "python bench/browser_memory.py",
+        "command": "python -m bench.browser_memory",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

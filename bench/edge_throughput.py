@@ -55,8 +55,8 @@ process (the HTTP client) during the ``ours`` blocks, per streamed token.
 
 Usage::
 
-    python bench/edge_throughput.py            # full run; writes the JSON and the docs section
-    python bench/edge_throughput.py --quick    # < ~3 minutes; JSON only
+    python -m bench.edge_throughput            # full run; writes the JSON and the docs section
+    python -m bench.edge_throughput --quick    # < ~3 minutes; JSON only
 
 Writes bench/results/edge_throughput.json; a full run also updates the
 section between ``<!-- edge_throughput:start -->`` and
@@ -68,7 +68,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import importlib.util
 import json
 import os
 import platform
@@ -83,16 +82,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import _docs, harness
+from llm_runner_router.edge import llamacpp as _llamacpp
+from llm_runner_router.edge.compose import DEFAULT_MODEL_NAME, default_settings
+from llm_runner_router.edge.llamacpp import DEFAULT_TOP_P, LlamaCppBackend
+from llm_runner_router.edge.model_fetch import ensure_model
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _docs  # noqa: E402
-
-from llm_runner_router.edge import llamacpp as _llamacpp  # noqa: E402
-from llm_runner_router.edge.compose import DEFAULT_MODEL_NAME, default_settings  # noqa: E402
-from llm_runner_router.edge.llamacpp import DEFAULT_TOP_P, LlamaCppBackend  # noqa: E402
 
 # LlamaCppBackend re-evaluates the whole prompt of a greedy (or seeded) request before generating
 # (edge_server.llamacpp._cold_prefill, for reproducible answers); the in-process side does the same
@@ -398,53 +394,37 @@ def run_batch(
 # --- CPU accounting (Linux /proc) --------------------------------------------------------------
 
 
-def _ticks(path: str) -> float:
-    """utime + stime of a /proc stat file, in seconds."""
+QUIET = 0.15  # the share of all CPUs other processes may use before a pair of blocks starts
+
+
+def _cpu_s(pid: int, thread: int | None = None) -> float:
     try:
-        with open(path) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return harness.process_cpu_s(pid, thread)
     except (OSError, IndexError, ValueError):
         return float("nan")
 
 
-def _machine_busy() -> float:
-    """CPU-seconds the whole machine has been busy (all CPUs, /proc/stat), or nan."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return float("nan")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def _cpu_snapshot(server_pid: int | None) -> dict[str, float]:
-    snap = {"client": time.process_time(), "machine": _machine_busy()}
+    try:
+        busy, total = harness.machine_cpu_s()
+    except (OSError, ValueError):
+        busy = total = float("nan")
+    snap = {"client": time.process_time(), "machine": busy, "machine_total": total}
     if server_pid is not None:
-        snap["server"] = _ticks(f"/proc/{server_pid}/stat")  # every thread, exited ones included
-        snap["server_loop"] = _ticks(f"/proc/{server_pid}/task/{server_pid}/stat")  # the main thread: the event loop
+        snap["server"] = _cpu_s(server_pid)  # every thread, exited ones included
+        snap["server_loop"] = _cpu_s(server_pid, thread=server_pid)  # the main thread: the event loop
     return snap
 
 
-def _foreign_share(before: dict[str, float], after: dict[str, float], wall: float) -> float:
-    """The share of the machine's CPUs other processes used in between (0..1): the noise we did not make."""
+def _foreign_share(before: dict[str, float], after: dict[str, float]) -> float:
+    """The share of the machine's CPUs other processes used in between (0..1): the noise we did not make.
+
+    As bench/harness.py's OtherLoad, from snapshots, since the same snapshots also count the server's CPU time.
+    """
     ours = (after["client"] - before["client"]) + (after.get("server", 0.0) - before.get("server", 0.0))
     busy = after["machine"] - before["machine"]
-    ncpu = len(os.sched_getaffinity(0)) or 1
-    return max(0.0, (busy - ours) / (wall * ncpu)) if wall > 0 else float("nan")
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 0.15, sample: float = 0.5) -> float:
-    """Wait (up to max_wait s) until other processes use under `threshold` of the CPUs; the seconds waited."""
-    start = time.perf_counter()
-    while time.perf_counter() - start < max_wait:
-        b0, t0 = _machine_busy(), time.perf_counter()
-        time.sleep(sample)
-        share = (_machine_busy() - b0) / ((time.perf_counter() - t0) * (len(os.sched_getaffinity(0)) or 1))
-        if share != share or share < threshold:
-            break
-    return time.perf_counter() - start
+    total = after["machine_total"] - before["machine_total"]
+    return max(0.0, busy - ours) / total if total > 0 else float("nan")
 
 
 # --- the measurement --------------------------------------------------------------------------
@@ -512,7 +492,7 @@ def measure(
             attempt = 0
             while True:
                 if quiet_wait > 0:
-                    waited += wait_for_quiet(quiet_wait)
+                    waited += harness.wait_for_quiet(quiet_wait, QUIET)[0]
                 figures: dict[str, float] = {}
                 foreign: dict[str, float] = {}
                 got_pair: list[Sample] = []
@@ -521,7 +501,7 @@ def measure(
                     before = _cpu_snapshot(server_pid)
                     got, wall = run_batch(side, prompts, c, max_tokens, r)
                     after = _cpu_snapshot(server_pid)
-                    foreign[side.name] = _foreign_share(before, after, wall)
+                    foreign[side.name] = _foreign_share(before, after)
                     if side is ours:
                         for k in ("client", "server", "server_loop"):
                             if k in before:
@@ -619,17 +599,9 @@ def _count(items: Iterator[str] | Any) -> dict[str, int]:
 # --- the two sides, set up ----------------------------------------------------------------------
 
 
-def _fetch_model_module() -> Any:
-    spec = importlib.util.spec_from_file_location("_bench_fetch_model", ROOT / "build" / "fetch_model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def engine_settings() -> dict[str, Any]:
     """The model path, n_ctx and n_threads the server's default settings give its llama.cpp backend."""
-    model_path = Path(_fetch_model_module().ensure_model(progress=False))
+    model_path = ensure_model(progress=False)
     opts = default_settings(model_path)["providers"]["local"]["options"]
     n_ctx = int(opts.get("n_ctx", 2048))
     backend = LlamaCppBackend(model_path, n_ctx=n_ctx, n_threads=opts.get("n_threads"))
@@ -639,7 +611,7 @@ def engine_settings() -> dict[str, Any]:
 @contextlib.contextmanager
 def sides(progress: Callable[[str], None] | None = None) -> Iterator[tuple[HTTPSide, InProcessSide, Any, dict[str, Any]]]:
     """The server process (default settings, monitor out of the way) and the in-process Llama."""
-    from tests.support.servers import ProcessServer
+    from llm_runner_router.edge.testing.servers import ProcessServer
 
     say = progress or (lambda _msg: None)
     engine = engine_settings()
@@ -684,7 +656,7 @@ def run(
     """Start both sides, measure, and return the result (the JSON's shape; raw samples under "_samples")."""
     with sides(progress) as (ours, inproc, server, engine):
         assert server.proc is not None
-        load_start = os.getloadavg()
+        load_start = harness.load_averages()
         res = measure(
             ours,
             inproc,
@@ -708,8 +680,8 @@ def run(
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)),
-        "loadavg_at_start": [round(x, 2) for x in load_start],
-        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+        "loadavg_at_start": load_start,
+        "loadavg_at_end": harness.load_averages(),
         "llama_cpp_python": getattr(llama_cpp, "__version__", "?"),
         "model": engine["model_path"].name,
         "n_ctx": engine["n_ctx"],
@@ -843,7 +815,7 @@ def doc_section(res: dict[str, Any], command: str) -> str:
             f"Starlette, SSE/JSON, h11, socket) used {_fmt(cpu['server_loop_thread_cpu_us_per_token'])} µs of CPU and the "
             f"HTTP client {_fmt(cpu['client_cpu_us_per_token'])} µs, on a machine whose {m['cpu_affinity']} CPUs llama.cpp's "
             f"{m['n_threads']} threads already fill; the loop's Python work also contends for the GIL with the generating "
-            "thread. `python bench/edge_throughput.py --profile` breaks the loop's cost down by layer (no model needed).",
+            "thread. `python -m bench.edge_throughput --profile` breaks the loop's cost down by layer (no model needed).",
             "",
             "The in-process side runs each generation on a thread of its own, as `LlamaCppBackend` does: llama.cpp is "
             "built with OpenMP here, every thread that has run a decode keeps an OpenMP team alive, and once more threads "
@@ -1030,7 +1002,7 @@ def profile(requests: int = 4, max_tokens: int = 128, interval: float = 0.015, c
         loop.close()
 
     # 4. http: uvicorn in a thread of its own, profiled with cProfile in a second pass.
-    from tests.support.servers import free_port
+    from llm_runner_router.edge.testing.servers import free_port
 
     def serve(prof: Any, port: int) -> tuple[Any, threading.Thread]:
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off")
@@ -1195,7 +1167,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_budget_s=plan["retry_budget_s"],
         progress=lambda msg: print(msg, flush=True),
     )
-    command = "python bench/edge_throughput.py" + (" " + " ".join(_shown_args(argv)) if _shown_args(argv) else "")
+    command = "python -m bench.edge_throughput" + (" " + " ".join(_shown_args(argv)) if _shown_args(argv) else "")
     res["meta"]["mode"] = "quick" if args.quick else "full"
     res["meta"]["command"] = command
     samples = res.pop("_samples")

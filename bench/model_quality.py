@@ -1,7 +1,7 @@
 """Quality of the browser model's variants against llama.cpp on the same weights in float32.
 
-    python bench/model_quality.py            # all prompts; writes bench/results/model_quality.json + docs
-    python bench/model_quality.py --quick    # 3 prompts, 16 tokens
+    python -m bench.model_quality            # all prompts; writes bench/results/model_quality.json + docs
+    python -m bench.model_quality --quick    # 3 prompts, 16 tokens
 
 Reference: llama.cpp (llama-cpp-python) running the GGUF dequantized to
 float32 -- the same weights every variant carries, so differences come from
@@ -35,14 +35,12 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "build"))
-sys.path.insert(0, str(ROOT))
+from bench import _docs, harness
 
-import browser_model  # noqa: E402
-import wasm_weights  # noqa: E402
-
-from bench import _docs  # noqa: E402
+ROOT = harness.ROOT
+# build/ is a folder of scripts, not a package: loaded by path (bench/harness.py says why).
+browser_model = harness.build_script("browser_model")
+wasm_weights = harness.build_script("wasm_weights")
 
 RESULTS = ROOT / "bench" / "results" / "model_quality.json"
 DOC_START, DOC_END = "<!-- model_quality:start -->", "<!-- model_quality:end -->"
@@ -213,7 +211,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "target_met": all(v["agreement"] >= TARGET for v in variants.values() if v["shipped"]),
         "variants": variants,
         "seconds": round(time.monotonic() - t0, 1),
-        "command": "python bench/model_quality.py" + (" --quick" if args.quick else ""),
+        "command": "python -m bench.model_quality" + (" --quick" if args.quick else ""),
     }
 
 

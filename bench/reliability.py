@@ -10,10 +10,10 @@ target is missed or a part fails -- so CI notices.
 
 Usage::
 
-    python bench/reliability.py                   # full form: writes bench/results/reliability_*.json and docs/reliability.md
-    python bench/reliability.py --quick           # the short form CI runs (make reliability): figures to .cache/reliability/
-    python bench/reliability.py --only chaos,crash
-    python bench/reliability.py --docs-only       # rewrite docs/reliability.md from the JSON already in bench/results/
+    python -m bench.reliability                   # full form: writes bench/results/reliability_*.json and docs/reliability.md
+    python -m bench.reliability --quick           # the short form CI runs (make reliability): figures to .cache/reliability/
+    python -m bench.reliability --only chaos,crash
+    python -m bench.reliability --docs-only       # rewrite docs/reliability.md from the JSON already in bench/results/
 
 The docs page is rewritten by a full run (or with ``--docs``): an
 introduction, how to run it, a summary of the targets, then one section per
@@ -34,17 +34,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+from bench import _reliability as rel
 
-import _reliability as rel  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 # The order they run in. "browser" (bench/reliability_browser.py) is chaos through the page: the widget in
 # headless Chromium, the router in Pyodide, the edge server behind it.
 PARTS = ("chaos", "load", "crash", "security", "browser")
 DOC = rel.ROOT / "docs" / "reliability.md"
-SCRIPT = "bench/reliability.py"
 
 INTRO = """# Reliability
 
@@ -54,7 +51,7 @@ from one upstream to another, it refuses what it cannot take with a 429 and a `R
 connections, the state it learns survives `kill -9`, and it lets no one in where they do not belong.
 
 Everything here is reproducible from the repository: real processes on 127.0.0.1 (the edge server as
-`python -m llm_runner_router`, upstreams that misbehave on purpose from `tests/support/fault_provider.py`, the embedded
+`python -m llm_runner_router`, upstreams that misbehave on purpose from `edge_server/testing/fault_provider.py`, the embedded
 model on llama.cpp), driven by the scripts in [bench/](../bench/). The figures below come from full runs of the suite,
 each section naming its command, date and machine (and how busy the machine was: it is a shared 2-CPU VM); the raw
 numbers are in `bench/results/reliability_*.json`. A target that was not met says so, with its cause.
@@ -63,18 +60,19 @@ numbers are in `bench/results/reliability_*.json`. A target that was not met say
 HOW_TO_RUN = """## How to run it
 
 ```
-python bench/reliability.py                 # the full suite: writes bench/results/reliability_*.json and this page
-python bench/reliability.py --quick         # the short form (about 3 minutes): what `make test` runs, as `make reliability`
-python bench/reliability.py --only chaos,crash
-python bench/reliability_chaos.py [--quick] # one part on its own (also reliability_load.py, _crash.py, _security.py, _browser.py)
+python -m bench.reliability                 # the full suite: writes bench/results/reliability_*.json and this page
+python -m bench.reliability --quick         # the short form (about 3 minutes): what `make test` runs, as `make reliability`
+python -m bench.reliability --only chaos,crash
+python -m bench.reliability_chaos [--quick] # one part on its own (also bench.reliability_load, _crash, _security, _browser)
 ```
 
-It needs the project's set-up (`make setup model`: the virtual environment and the embedded model), `wrk` for the load
-part (`make wrk` installs Debian's) and, for the browser part, what the end-to-end tests need (`make browser-model web
-pyodide-wheels chromium`); `make reliability` sees to all of it. The command prints a summary of every target and exits
-with status 1 when one is missed, so CI fails on it; quick runs write their figures to `.cache/reliability/`, never over
-the committed ones. The full form takes about {minutes} minutes here. The quick form runs the same code on smaller sizes;
-the sizes the targets are stated for (10,000 chaos requests, 100 kills) are the full form's.
+Run from the checkout's root (the benches are the modules of the `bench` package). It needs the project's set-up (`make
+setup model`: the virtual environment and the embedded model), `wrk` for the load part (`make wrk` installs Debian's)
+and, for the browser part, what the end-to-end tests need (`make browser-model web pyodide-wheels chromium`); `make
+reliability` sees to all of it. The command prints a summary of every target and exits with status 1 when one is
+missed, so CI fails on it; quick runs write their figures to `.cache/reliability/`, never over the committed ones. The
+full form takes about {minutes} minutes here. The quick form runs the same code on smaller sizes; the sizes the targets
+are stated for (10,000 chaos requests, 100 kills) are the full form's.
 """
 
 FOUND = """## What the suite found
@@ -133,7 +131,7 @@ def load_part(name: str) -> ModuleType | None:
     """``bench/reliability_<name>.py``, or None when that file is not there."""
     if not (HERE / f"reliability_{name}.py").exists():
         return None
-    return importlib.import_module(f"reliability_{name}")
+    return importlib.import_module(f"bench.reliability_{name}")
 
 
 def summary_rows(results: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str, str, str]]:

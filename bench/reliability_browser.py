@@ -1,6 +1,6 @@
 """Chaos through the browser path: local engine failures and edge faults, at random, in Chromium.
 
-    python bench/reliability_browser.py [--quick]
+    python -m bench.reliability_browser [--quick]
 
 The <llm-chat> widget on routing.html, the real WASM engine, the router in
 Pyodide and the real edge server (llama.cpp, the same model). Before each
@@ -37,14 +37,14 @@ from typing import Any
 
 import httpx
 
+from bench import _reliability as rel
+from bench import harness
+from e2e.browser import launch
+from llm_runner_router.edge.testing.servers import ProcessServer
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bench import _reliability as rel  # noqa: E402
-from e2e.browser import launch  # noqa: E402
-from tests.support.servers import ProcessServer  # noqa: E402
-
-COMMAND = "python bench/reliability_browser.py"
+COMMAND = "python -m bench.reliability_browser"
 LOCAL_FAULTS = ["LLM_WASM_003_E", "LLM_WEBGPU_003_E", "LLM_WEBGPU_002_E", "LLM_ONNX_003_E"]
 EDGE_FAULTS = ["unavailable", "reset", "cut"]
 # Below the breaker's failure-rate threshold (0.5): most questions still start on the
@@ -146,7 +146,7 @@ def run(quick: bool, seed: int = 7) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     rng = random.Random(seed)
-    machine = rel.machine()
+    machine = harness.machine()
     questions = 8 if quick else 40
     started = time.monotonic()
     verdicts: list[dict[str, Any]] = []

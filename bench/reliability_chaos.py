@@ -3,7 +3,7 @@
 
 Set-up (all real processes on 127.0.0.1):
 
-* the **primary** upstream: a FaultProvider (tests/support/fault_provider.py)
+* the **primary** upstream: a FaultProvider (edge_server/testing/fault_provider.py)
   run by this script as a child process (``--primary``), whose fault queue is
   replaced by a shuffled deck: ``FAULT_RATE`` of its generating requests, at
   random places, meet one fault drawn from every kind the provider knows (its
@@ -40,8 +40,8 @@ breaker trips and recoveries from ``/metrics``, and the server's RSS
 
 Usage::
 
-    python bench/reliability_chaos.py            # 10,000 requests at concurrency 16
-    python bench/reliability_chaos.py --quick    # 600 requests, well under a minute
+    python -m bench.reliability_chaos            # 10,000 requests at concurrency 16
+    python -m bench.reliability_chaos --quick    # 600 requests, well under a minute
 
 Writes bench/results/reliability_chaos.json.
 """
@@ -66,19 +66,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from bench import _reliability as rel
+from bench import harness
+from llm_runner_router.edge.testing import fault_provider as fp
+from llm_runner_router.edge.testing.servers import ProcessServer, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _reliability as rel  # noqa: E402
-import httpx  # noqa: E402
-
-from tests.support import fault_provider as fp  # noqa: E402
-from tests.support.servers import ProcessServer, free_port  # noqa: E402
 
 NAME = "chaos"
-SCRIPT = "bench/reliability_chaos.py"
+MODULE = "bench.reliability_chaos"
 KNOWN = fp.DEFAULT_ANSWER
 PIECES = fp.pieces(KNOWN)
 FAULT_RATE = 0.35  # share of the primary's responses that meet a drawn fault
@@ -188,7 +186,7 @@ def serve_primary(port: int, rate: float, seed: int, journal: Path | None = None
 
 
 class ProviderProcess:
-    """``python bench/reliability_chaos.py --primary``: started, SIGKILLed and started again on one port.
+    """``python -m bench.reliability_chaos --primary``: started, SIGKILLed and started again on one port.
 
     With ``rate`` 0 it never faults: the healthy secondary is the same program.
     """
@@ -208,7 +206,7 @@ class ProviderProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         # Each start draws from a die of its own, so a restarted process does not replay the same faults.
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--primary", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", MODULE, "--primary", "--port", str(self.port)]
         cmd += ["--rate", str(self.rate), "--seed", str(self.seed + self.starts)]
         if self.journal is not None:
             cmd += ["--journal", str(self.journal)]
@@ -566,7 +564,7 @@ def disrupt(
                 out.errors.append(f"{what} at {at}: {type(exc).__name__}: {exc}")
         if progress.finished >= next_sample:
             with contextlib.suppress(OSError, RuntimeError):
-                out.rss_kib.append((progress.finished, rel.rss_kib(server_pid)))
+                out.rss_kib.append((progress.finished, harness.rss_kib(server_pid)))
             next_sample += sample_every
         stop.wait(0.05)
 
@@ -712,7 +710,7 @@ def run(quick: bool, *, requests: int | None = None, concurrency: int | None = N
     if concurrency is not None:
         plan["concurrency"] = concurrency
     total, conc, seed = int(plan["requests"]), int(plan["concurrency"]), int(plan["seed"])
-    meta: dict[str, Any] = {"machine": rel.machine(), "mode": "quick" if quick else "full", "command": rel.command_line(SCRIPT, quick)}
+    meta: dict[str, Any] = {"machine": harness.machine(), "mode": "quick" if quick else "full", "command": rel.command_line(MODULE, quick)}
     started = time.monotonic()
 
     def say(msg: str) -> None:
@@ -734,12 +732,12 @@ def run(quick: bool, *, requests: int | None = None, concurrency: int | None = N
             server = ProcessServer(["--config", str(config)], env).start()
             assert server.proc is not None
             pid = server.proc.pid
-            rss_boot = rel.rss_kib(pid)
+            rss_boot = harness.rss_kib(pid)
             say(f"{total} requests at concurrency {conc}; primary faults at {FAULT_RATE:.0%}, {plan['kills']} kills, 3 downs")
 
             # Warm-up (counted in nothing): the first requests of a fresh process pay for imports and caches.
             warm = asyncio.run(drive(server.url, min(100, total // 5), conc, seed + 1, Progress()))
-            rss_start = rel.rss_kib(pid)
+            rss_start = harness.rss_kib(pid)
             primary.stop()
             primary.rate = FAULT_RATE
             primary.journal = work / "primary-journal.jsonl"
@@ -763,7 +761,7 @@ def run(quick: bool, *, requests: int | None = None, concurrency: int | None = N
                 helper.join(timeout=60)
             wall = time.monotonic() - t0
             transitions_after = breaker_counts(server.url)
-            rss_end = rel.rss_kib(pid)
+            rss_end = harness.rss_kib(pid)
             status = httpx.get(server.url + "/api/status", timeout=10.0).json()
             say(f"{total} requests in {wall:.1f} s")
         finally:
@@ -778,7 +776,7 @@ def run(quick: bool, *, requests: int | None = None, concurrency: int | None = N
     breakers = {k: transitions_after[k] - transitions_before[k] for k in transitions_after}
     growth_mib = round((rss_end - rss_start) / 1024, 1)
     result: dict[str, Any] = {
-        "meta": meta | {"load_average_1m_end": rel.load_average(), "duration_s": round(time.monotonic() - started, 1)},
+        "meta": meta | {"load_average_1m_end": harness.load_average(), "duration_s": round(time.monotonic() - started, 1)},
         "plan": plan | {"fault_rate": FAULT_RATE, "drawn_kinds": list(DRAWN_KINDS), "scheduled_kinds": ["down"]},
         "edge_settings": {k: v for k, v in edge_settings("<primary>", "<secondary>", conc).items() if k != "providers"},
         "warmup_requests": len(warm),

@@ -33,8 +33,8 @@ Three parts, each with real processes:
 
 Usage::
 
-    python bench/reliability_crash.py            # 100 server kills, 100 store kills
-    python bench/reliability_crash.py --quick    # 4 + 12, well under a minute
+    python -m bench.reliability_crash            # 100 server kills, 100 store kills
+    python -m bench.reliability_crash --quick    # 4 + 12, well under a minute
 
 Writes bench/results/reliability_crash.json.
 """
@@ -57,20 +57,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from bench import _reliability as rel
+from bench import harness
+from bench import reliability_chaos as chaos
+from llm_runner_router.edge.testing import fault_provider as fp
+from llm_runner_router.edge.testing.servers import ProcessServer, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _reliability as rel  # noqa: E402
-import httpx  # noqa: E402
-import reliability_chaos as chaos  # noqa: E402
-
-from tests.support import fault_provider as fp  # noqa: E402
-from tests.support.servers import ProcessServer, free_port  # noqa: E402
 
 NAME = "crash"
-SCRIPT = "bench/reliability_crash.py"
+MODULE = "bench.reliability_crash"
 FULL: dict[str, Any] = {"server_kills": 100, "store_kills": 100, "seed": 7}
 QUICK: dict[str, Any] = {"server_kills": 4, "store_kills": 12, "seed": 7}
 CLIENT_THREADS = 6
@@ -340,7 +338,7 @@ def kill_store_repeatedly(kills: int, rng: random.Random, work: Path, say: Any) 
         db.parent.mkdir(parents=True, exist_ok=True)
         out.kills[mode] = out.acknowledged[mode] = 0
         for run in range(kills // 2):
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--writer", str(db), "--mode", mode, "--run", str(run)]
+            cmd = [sys.executable, "-m", MODULE, "--writer", str(db), "--mode", mode, "--run", str(run)]
             cmd += ["--seed", str(rng.randrange(1 << 30))]
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             assert proc.stdout is not None
@@ -442,7 +440,7 @@ def run(quick: bool, *, server_kills: int | None = None, store_kills: int | None
         plan["server_kills"] = server_kills
     if store_kills is not None:
         plan["store_kills"] = store_kills
-    meta: dict[str, Any] = {"machine": rel.machine(), "mode": "quick" if quick else "full", "command": rel.command_line(SCRIPT, quick)}
+    meta: dict[str, Any] = {"machine": harness.machine(), "mode": "quick" if quick else "full", "command": rel.command_line(MODULE, quick)}
     started = time.monotonic()
     rng = random.Random(int(plan["seed"]))
 
@@ -457,7 +455,7 @@ def run(quick: bool, *, server_kills: int | None = None, store_kills: int | None
         corrupted = corrupted_file(rng, work, say)
 
     result: dict[str, Any] = {
-        "meta": meta | {"load_average_1m_end": rel.load_average(), "duration_s": round(time.monotonic() - started, 1)},
+        "meta": meta | {"load_average_1m_end": harness.load_average(), "duration_s": round(time.monotonic() - started, 1)},
         "plan": plan,
         "server": {
             "kills": server.kills,

@@ -4,7 +4,7 @@
 Two upstreams, each behind ``python -m llm_runner_router`` (a real process on 127.0.0.1):
 
 * **instant**: an OpenAI-compatible FaultProvider process with no faults and
-  no delays (tests/support/fault_provider.py), one deployment;
+  no delays (edge_server/testing/fault_provider.py), one deployment;
 * **local**: the embedded model on llama.cpp (the server's default
   configuration: SmolLM2-135M-Instruct Q4_1), ``max_tokens`` kept small so a
   request is a fraction of a second.
@@ -28,8 +28,8 @@ script that counts responses by status and checks every 429 for a
 
 Usage::
 
-    python bench/reliability_load.py            # 30 s / 60 s of sustained load
-    python bench/reliability_load.py --quick    # a few seconds each (~40 s in all)
+    python -m bench.reliability_load            # 30 s / 60 s of sustained load
+    python -m bench.reliability_load --quick    # a few seconds each (~40 s in all)
 
 Writes bench/results/reliability_load.json.
 """
@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -49,20 +48,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from bench import _reliability as rel
+from bench import harness
+from bench import reliability_chaos as chaos
+from llm_runner_router.edge.testing import fault_provider as fp
+from llm_runner_router.edge.testing.servers import ProcessServer
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _reliability as rel  # noqa: E402
-import httpx  # noqa: E402
-import reliability_chaos as chaos  # noqa: E402
-
-from tests.support import fault_provider as fp  # noqa: E402
-from tests.support.servers import ProcessServer  # noqa: E402
 
 NAME = "load"
-SCRIPT = "bench/reliability_load.py"
+MODULE = "bench.reliability_load"
 # After the load stops: the queue empty and a request answered within this many seconds. The local
 # model's bound leaves room for requests admitted just before the end (and a machine shared with others).
 RECOVERY_BOUND_S = {"instant": 5.0, "local": 30.0}
@@ -184,10 +181,10 @@ def run_wrk(
     threads = max(1, min(2, connections))
     cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s", "-s", str(script), url]
     env = {**os.environ, "WRK_BODY": json.dumps(body)}
-    ours0 = sum(_cpu(pid) for pid in pids) + _children_cpu_s() + time.process_time()
-    others = rel.OtherLoad()
+    ours0 = sum(_cpu(pid) for pid in pids) + harness.children_cpu_s() + time.process_time()  # children: wrk, once exited
+    others = harness.OtherLoad()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + timeout_s + 60)
-    ours = sum(_cpu(pid) for pid in pids) + _children_cpu_s() + time.process_time() - ours0
+    ours = sum(_cpu(pid) for pid in pids) + harness.children_cpu_s() + time.process_time() - ours0
     others.stop(ours)
     if proc.returncode != 0:
         raise RuntimeError(f"wrk exited with {proc.returncode}: {proc.stderr[-2000:]}")
@@ -199,15 +196,9 @@ def run_wrk(
 
 def _cpu(pid: int) -> float:
     try:
-        return rel.process_cpu_s(pid)
+        return harness.process_cpu_s(pid)
     except OSError:
         return 0.0
-
-
-def _children_cpu_s() -> float:
-    """CPU seconds of this process's finished children (wrk, once it has exited)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def recovery(server: ProcessServer, body: Mapping[str, Any], after: int, patience: float = 120.0) -> dict[str, Any]:
@@ -358,7 +349,7 @@ def _targets_for(kind: str, res: Mapping[str, Any]) -> dict[str, dict[str, Any]]
 
 def run(quick: bool, *, only: tuple[str, ...] = ("instant", "local"), progress_print: bool = True) -> dict[str, Any]:
     plans = QUICK if quick else FULL
-    meta: dict[str, Any] = {"machine": rel.machine(), "mode": "quick" if quick else "full", "command": rel.command_line(SCRIPT, quick)}
+    meta: dict[str, Any] = {"machine": harness.machine(), "mode": "quick" if quick else "full", "command": rel.command_line(MODULE, quick)}
     started = time.monotonic()
 
     def say(msg: str) -> None:
@@ -378,7 +369,7 @@ def run(quick: bool, *, only: tuple[str, ...] = ("instant", "local"), progress_p
             result[kind] = scenario(kind, plans[kind], Path(tmp), say)
             targets |= _targets_for(kind, result[kind])
     result["targets"] = targets
-    meta["load_average_1m_end"] = rel.load_average()
+    meta["load_average_1m_end"] = harness.load_average()
     meta["duration_s"] = round(time.monotonic() - started, 1)
     return result
 

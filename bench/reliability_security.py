@@ -11,7 +11,7 @@ and its connection limits set small so the slow-client part takes seconds:
 ``max_connections`` 200 (:data:`SERVER_LIMITS`; a setting the server does not
 know yet is left out of its configuration, and its targets judged all the same).
 
-1. **Fuzzing.** Hypothesis drives requests from tests/support/api_fuzz.py:
+1. **Fuzzing.** Hypothesis drives requests from edge_server/testing/api_fuzz.py:
    bodies the server's own OpenAPI description (``/openapi.json``) says are
    valid, the same bodies broken in one place, raw bytes (and the list of
    bodies known to break JSON servers), any method on any path. Each answer
@@ -101,25 +101,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+from bench import _reliability as rel
+from bench import harness
+from llm_runner_router.core import catalogue
+from llm_runner_router.edge.settings import ServerConfig
+from llm_runner_router.edge.testing import api_fuzz as fz
+from llm_runner_router.edge.testing import fault_provider as fp
+from llm_runner_router.edge.testing.servers import ProcessServer, ThreadServer
+from llm_runner_router.edge.validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _reliability as rel  # noqa: E402
-import httpx  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from llm_runner_router.core import catalogue  # noqa: E402
-from llm_runner_router.core.config import ServerConfig  # noqa: E402
-from llm_runner_router.edge.validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS  # noqa: E402
-from tests.support import api_fuzz as fz  # noqa: E402
-from tests.support import fault_provider as fp  # noqa: E402
-from tests.support.servers import ProcessServer, ThreadServer  # noqa: E402
 
 NAME = "security"
-SCRIPT = "bench/reliability_security.py"
+MODULE = "bench.reliability_security"
 ORIGIN = "https://app.example"
 GENERATING = {"/v1/chat/completions": "ChatCompletionRequest", "/v1/completions": "CompletionRequest", "/v1/responses": "ResponsesRequest"}
 SIZES: dict[str, dict[str, Any]] = {
@@ -449,7 +447,7 @@ def timing(r: Rig, samples: int, rng: random.Random) -> dict[str, Any]:
         "median_us": {k: round(v, 1) for k, v in med.items()},
         "difference_us": round(med["long correct prefix"] - med["wrong first character"], 1),
         "noise_us": round(max(abs(h) for h in halves), 1),
-        "p90_us": {k: round(rel.percentile(v, 90) * 1e6, 1) for k, v in times.items()},
+        "p90_us": {k: round(harness.percentile(v, 90) * 1e6, 1) for k, v in times.items()},
     }
 
 
@@ -818,8 +816,8 @@ def slow_figures(conns: list[SlowConn], kind: str, failed_to_connect: int = 0) -
         "deadline_s": mine[0].deadline_s if mine else math.nan,
         "closed_in_time": in_time,
         "still_open_at_end": sum(1 for c in mine if c.released is None),
-        "closed_after_s": {"p50": round(rel.percentile(waits, 50), 2), "max": round(max(waits), 2) if waits else math.nan},
-        "answered_after_s": {"p50": round(rel.percentile(answered, 50), 2), "max": round(max(answered), 2) if answered else math.nan},
+        "closed_after_s": {"p50": round(harness.percentile(waits, 50), 2), "max": round(max(waits), 2) if waits else math.nan},
+        "answered_after_s": {"p50": round(harness.percentile(answered, 50), 2), "max": round(max(answered), 2) if answered else math.nan},
         "answers": dict(Counter(_answer_label(c) for c in mine).most_common()),
     }
 
@@ -1194,7 +1192,7 @@ def injection(work: Path) -> dict[str, Any]:
 def run(quick: bool, examples: int | None = None, seed_value: int = 0) -> dict[str, Any]:
     mode = "quick" if quick else "full"
     size = dict(SIZES[mode]) | ({"examples": examples} if examples else {})
-    meta: dict[str, Any] = {"machine": rel.machine(), "mode": mode, "command": rel.command_line(SCRIPT, quick), "seed": seed_value}
+    meta: dict[str, Any] = {"machine": harness.machine(), "mode": mode, "command": rel.command_line(MODULE, quick), "seed": seed_value}
     started = time.monotonic()
     rng = random.Random(seed_value)
     fd_limit = raise_fd_limit()  # before the server starts: it inherits it
@@ -1266,7 +1264,7 @@ def run(quick: bool, examples: int | None = None, seed_value: int = 0) -> dict[s
     return {
         "meta": meta
         | {
-            "load_average_1m_end": rel.load_average(),
+            "load_average_1m_end": harness.load_average(),
             "duration_s": round(time.monotonic() - started, 1),
             "sizes": size | {"idle": idle},
             "fd_limit": fd_limit,
@@ -1532,7 +1530,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         rel.targets_table(result["targets"]),
         "",
-        f"**Fuzzing**: {rel.fmt_num(fz_['requests'])} requests from hypothesis (tests/support/api_fuzz.py): bodies the server's "
+        f"**Fuzzing**: {rel.fmt_num(fz_['requests'])} requests from hypothesis (edge_server/testing/api_fuzz.py): bodies the server's "
         "own OpenAPI description (`/openapi.json`) calls valid, the same bodies broken in one place (a field dropped, retyped or "
         "set to nonsense, an unknown one added), raw bytes and the bodies known to break JSON servers (lone surrogates, deep "
         "nesting, 5,000-digit numbers, NaN, byte-order marks), any method on any path. Every answer went to the oracle: no 5xx, "

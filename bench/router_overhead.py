@@ -44,9 +44,9 @@ that interpreter.
 
 Usage::
 
-    python bench/router_overhead.py            # full run (>= 20k requests each side)
-    python bench/router_overhead.py --quick    # < 1 minute once the bench venv exists
-    python bench/router_overhead.py --profile 20000   # cProfile of our side only
+    python -m bench.router_overhead            # full run (>= 20k requests each side)
+    python -m bench.router_overhead --quick    # < 1 minute once the bench venv exists
+    python -m bench.router_overhead --profile 20000   # cProfile of our side only
 
 Writes bench/results/router_overhead.json; a full run also updates the
 section between ``<!-- router_overhead:start -->`` and
@@ -61,7 +61,6 @@ import datetime
 import gc
 import importlib.util
 import json
-import math
 import os
 import platform
 import subprocess
@@ -72,16 +71,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from bench import _docs, harness
+from llm_runner_router.core.config import Settings
+from llm_runner_router.core.router import Router
+from llm_runner_router.core.types import BackendChunk, BackendRequest, ChatRequest, Message, Usage
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _docs  # noqa: E402
-
-from llm_runner_router.core.config import Settings  # noqa: E402
-from llm_runner_router.core.router import Router  # noqa: E402
-from llm_runner_router.core.types import BackendChunk, BackendRequest, ChatRequest, Message, Usage  # noqa: E402
 
 BENCH_VENV = ROOT / ".cache" / "bench-venv"
 RESULTS = ROOT / "bench" / "results" / "router_overhead.json"
@@ -283,16 +278,13 @@ async def _drain() -> None:
 # --- the measurement ----------------------------------------------------------------------
 
 
-def _pct(ordered: list[int], q: float) -> float:
-    """Nearest-rank percentile of sorted nanoseconds, in microseconds."""
-    if not ordered:
-        return float("nan")
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] / 1000.0
+def _us(samples_ns: list[int], q: float) -> float:
+    """The q-th percentile (nearest rank: a time one request took) of nanoseconds, in microseconds."""
+    return harness.percentile(samples_ns, q, method="nearest-rank") / 1000.0
 
 
 def _summary(samples: list[int]) -> dict[str, Any]:
-    s = sorted(samples)
-    return {"p50_us": round(_pct(s, 0.50), 2), "p99_us": round(_pct(s, 0.99), 2), "requests": len(s)}
+    return {"p50_us": round(_us(samples, 50), 2), "p99_us": round(_us(samples, 99), 2), "requests": len(samples)}
 
 
 async def measure(
@@ -354,7 +346,7 @@ async def measure(
         finally:
             if gc_mode == "off":
                 gc.enable()
-        per_round[name].append(round(_pct(sorted(samples[name][first:]), 0.5), 2))
+        per_round[name].append(round(_us(samples[name][first:], 50), 2))
         if name == "litellm":
             await _drain()
 
@@ -593,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ours_out, lit_out = res.pop("_ours_outcomes"), res.pop("_litellm_outcomes")
     ours_one, lit_one = _single(ours_out), _single(lit_out)
-    command = "python bench/router_overhead.py" + (" " + " ".join(argv) if argv else "")
+    command = "python -m bench.router_overhead" + (" " + " ".join(argv) if argv else "")
     res["ratio_p50"] = round(res["litellm"]["p50_us"] / res["ours"]["p50_us"], 1)
     res["ratio_p99"] = round(res["litellm"]["p99_us"] / res["ours"]["p99_us"], 1)
     res["targets"] = {
@@ -608,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "loadavg_at_end": harness.load_averages() or None,
         "litellm_version": res.pop("litellm_version"),
         "rounds": plan["rounds"],
         "requests_per_round": {"ours": plan["ours"], "ours_backend_only": plan["ours"], "litellm": plan["litellm"]},

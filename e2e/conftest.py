@@ -30,7 +30,7 @@ import pytest
 from playwright.sync_api import ConsoleMessage, Page, Playwright, sync_playwright
 
 from e2e.browser import launch
-from tests.support.servers import ProcessServer
+from llm_runner_router.edge.testing.servers import ProcessServer
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

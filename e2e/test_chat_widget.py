@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Page, Request
 
 from e2e.conftest import ARTIFACTS, WEB_DIR, NewPage, note
-from tests.support.servers import ProcessServer
+from llm_runner_router.edge.testing.servers import ProcessServer
 
 LOAD_TIMEOUT_MS = 300_000
 ANSWER_TIMEOUT_MS = 180_000

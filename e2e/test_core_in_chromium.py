@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Route
 
 from e2e.conftest import REPO, NewPage, note
-from tests.support.servers import ProcessServer
+from llm_runner_router.edge.testing.servers import ProcessServer
 
 HARNESS = "/__e2e__/"
 PAGE = b"<!doctype html><meta charset='utf-8'><title>core tests in Pyodide</title><link rel='icon' href='data:,'><pre id='out'></pre>"

@@ -13,7 +13,7 @@ from typing import Any
 from playwright.sync_api import Page
 
 from e2e.conftest import NewPage
-from tests.support.servers import ProcessServer
+from llm_runner_router.edge.testing.servers import ProcessServer
 
 RUN = """async ([options, abortAfter]) => {
   const { EdgeClient } = await import('/edge.js');

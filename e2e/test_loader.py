@@ -7,7 +7,7 @@ from typing import Any
 from playwright.sync_api import Page, Route
 
 from e2e.conftest import NewPage, note
-from tests.support.servers import ProcessServer
+from llm_runner_router.edge.testing.servers import ProcessServer
 
 
 def open_test_page(page: Page, server: ProcessServer, query: str) -> dict[str, Any]:

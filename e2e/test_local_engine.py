@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page
 
 from e2e.conftest import NewPage, note
-from tests.support.servers import ProcessServer
+from llm_runner_router.edge.testing.servers import ProcessServer
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "build"))

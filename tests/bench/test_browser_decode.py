@@ -1,6 +1,6 @@
 """bench/browser_decode.py's pure parts: prompt, summaries, targets, checks, rendering, the static server.
 
-No browser and no timing assertion: the benchmark itself runs with `python bench/browser_decode.py`.
+No browser and no timing assertion: the benchmark itself runs with `python -m bench.browser_decode`.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def test_table_and_doc_section_render_every_runtime() -> None:
     for rt in ("ours_wasm", "bare_ort", "transformers_js", "wllama", "ours_webgpu"):
         assert bd.LABEL[rt] in text
     assert "target ≥ 1.2: met" in text
-    section = bd.doc_section(res, "python bench/browser_decode.py", bd.PLOT)
+    section = bd.doc_section(res, "python -m bench.browser_decode", bd.PLOT)
     assert section.startswith(bd.DOC_START) and section.endswith(bd.DOC_END)
     assert "](img/browser_decode.svg)" in section
     assert "| **ours (WASM)** | 13.0 | 500 | 22.0 | 500 |" in section
@@ -168,7 +168,7 @@ def test_a_runtime_that_failed_to_load_is_named_with_its_error() -> None:
     res = fake_result()
     res["runtimes"]["ours_webgpu"]["2"] = bd.summarize([], {"error": "EngineError: no adapter"})
     assert res["runtimes"]["ours_webgpu"]["2"]["errors"] == ["load: EngineError: no adapter"]
-    section = bd.doc_section(res, "python bench/browser_decode.py", None)
+    section = bd.doc_section(res, "python -m bench.browser_decode", None)
     assert "| ours (WebGPU, SwiftShader) | – | – | – | – | 0 | – / – |" in section  # no figure at 1 or 2 threads
     assert "Failed: ours (WebGPU, SwiftShader): load: EngineError: no adapter." in section
     assert "![" not in section

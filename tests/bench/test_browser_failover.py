@@ -1,6 +1,6 @@
 """bench/browser_failover.py's pure parts: medians over good runs and the docs table.
 
-No browser and no timing assertion: the benchmark runs with `python bench/browser_failover.py`.
+No browser and no timing assertion: the benchmark runs with `python -m bench.browser_failover`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def test_the_docs_section_holds_every_figure_between_its_markers() -> None:
     keys = ("ready_ms", "ttft_ms", "load_to_first_token_ms")
     failover = {"runs": 2, "ok": 2, "failure_to_edge_token_ms": 123.4, "last_local_to_edge_token_ms": 234.5}
     result = {
-        "command": "python bench/browser_failover.py --quick",
+        "command": "python -m bench.browser_failover --quick",
         "threads": 2,
         "date": "2026-12-06",
         "seconds": 100.0,

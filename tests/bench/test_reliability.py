@@ -10,37 +10,22 @@ import contextlib
 import io
 import json
 import math
-import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-import _reliability as rel  # noqa: E402
-import reliability  # noqa: E402
-import reliability_chaos as chaos  # noqa: E402
-import reliability_crash as crash  # noqa: E402
-import reliability_load as load  # noqa: E402
-
-from tests.support import fault_provider as fp  # noqa: E402
+from bench import _reliability as rel
+from bench import harness, reliability
+from bench import reliability_chaos as chaos
+from bench import reliability_crash as crash
+from bench import reliability_load as load
+from llm_runner_router.edge.testing import fault_provider as fp
 
 KNOWN = fp.DEFAULT_ANSWER
 
 # --- shared figures -------------------------------------------------------------------------------------
-
-
-def test_percentile_interpolates_between_ranks() -> None:
-    values = [4.0, 1.0, 3.0, 2.0]
-    assert rel.percentile(values, 0) == 1.0
-    assert rel.percentile(values, 100) == 4.0
-    assert rel.percentile(values, 50) == 2.5
-    assert rel.percentile([7.0], 99) == 7.0
-    assert math.isnan(rel.percentile([], 50))
-    with pytest.raises(ValueError):
-        rel.percentile(values, 101)
 
 
 def test_summary_in_milliseconds() -> None:
@@ -254,7 +239,7 @@ def test_analyse_counts_refusals_apart_and_measures_failover() -> None:
 def fake_chaos_result() -> dict[str, Any]:
     a = fake_analysis()
     return {
-        "meta": {"command": "python bench/reliability_chaos.py --quick", "machine": rel.machine(), "duration_s": 1.0},
+        "meta": {"command": "python -m bench.reliability_chaos --quick", "machine": harness.machine(), "duration_s": 1.0},
         "plan": {"requests": 4, "concurrency": 16, "fault_rate": chaos.FAULT_RATE},
         "edge_settings": chaos.edge_settings("p", "s", 16),
         "warmup_requests": 10,
@@ -278,7 +263,7 @@ def fake_chaos_result() -> dict[str, Any]:
 def test_chaos_render_names_its_command_and_figures() -> None:
     text = chaos.render(fake_chaos_result())
     assert text.startswith("## Chaos")
-    assert "`python bench/reliability_chaos.py --quick`" in text
+    assert "`python -m bench.reliability_chaos --quick`" in text
     assert "| requests answered / answerable | 3 / 3 |" in text
     assert "added by failover" in text and "reliability_chaos.json" in text
 
@@ -316,7 +301,8 @@ def fake_load_result() -> dict[str, Any]:
     kind: dict[str, Any] = {"body": load.chat_body("chat", 8), "baseline": rel.summary_ms([0.01])}
     kind["sustained"] = sustained | {"command": "wrk -t2 -c4 -d3s --timeout=30s -s chat.lua v1/chat/completions", "recovery": rec}
     kind["queue_full"] = full | {"command": "wrk -t2 -c32 -d3s --timeout=30s -s chat.lua v1/chat/completions", "recovery": rec}
-    result = {"meta": {"command": "python bench/reliability_load.py --quick", "machine": rel.machine()}, "small_queue": load.SMALL_QUEUE}
+    meta = {"command": "python -m bench.reliability_load --quick", "machine": harness.machine()}
+    result = {"meta": meta, "small_queue": load.SMALL_QUEUE}
     result["instant"] = kind
     result["targets"] = load._targets_for("instant", kind)
     return result
@@ -330,7 +316,7 @@ def test_load_targets_and_render() -> None:
     broken["instant"]["queue_full"]["then_statuses"] = {}
     assert not load._targets_for("instant", broken["instant"])["instant_queue_full_only_429"]["met"]
     text = load.render(result)
-    assert text.startswith("## Load") and "`python bench/reliability_load.py --quick`" in text
+    assert text.startswith("## Load") and "`python -m bench.reliability_load --quick`" in text
     assert "| instant, queue full |" in text and "-t2 -c32 -d3s" in text
 
 
@@ -380,7 +366,7 @@ def test_integrity_and_copies_of_a_database(tmp_path: Path) -> None:
 
 def test_crash_render() -> None:
     result = {
-        "meta": {"command": "python bench/reliability_crash.py --quick", "machine": rel.machine(), "duration_s": 20.0},
+        "meta": {"command": "python -m bench.reliability_crash --quick", "machine": harness.machine(), "duration_s": 20.0},
         "server": {
             "kills": 4,
             "answered_during": 300,
@@ -409,7 +395,7 @@ def test_crash_render() -> None:
         "targets": {"corrupt_stores": rel.target("0", 0, True)},
     }
     text = crash.render(result)
-    assert text.startswith("## Crash durability") and "`python bench/reliability_crash.py --quick`" in text
+    assert text.startswith("## Crash durability") and "`python -m bench.reliability_crash --quick`" in text
     assert "| write-behind | 6 | 100 | 0 | 0 |" in text and "router.db.corrupt-1" in text
 
 

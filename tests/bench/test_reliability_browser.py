@@ -1,6 +1,6 @@
 """bench/reliability_browser.py's verdicts and summary, on recorded page results (no browser).
 
-The benchmark itself runs with `python bench/reliability_browser.py`; its edge
+The benchmark itself runs with `python -m bench.reliability_browser`; its edge
 check replays a request against a real server, which these tests avoid by
 giving the edge's part no request to replay or by patching replay.
 """

@@ -10,17 +10,14 @@ import json
 import math
 import re
 import socket
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-import _reliability as rel  # noqa: E402
-import reliability_security as sec  # noqa: E402
+from bench import _reliability as rel
+from bench import reliability_security as sec
 
 
 def test_raw_answers_read_for_status_and_code() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import openai
 
 from llm_runner_router.edge import model_fetch, paths
-from tests.support.servers import free_port
+from llm_runner_router.edge.testing.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -26,15 +26,15 @@ import httpx
 import pytest
 
 from llm_runner_router.core import catalogue, jsonlog
-from llm_runner_router.core.config import Settings
 from llm_runner_router.core.errors import ConfigError
 from llm_runner_router.edge.app import EdgeState, create_app, key_matches
 from llm_runner_router.edge.compose import build_state, make_app
+from llm_runner_router.edge.settings import EdgeSettings
 from llm_runner_router.edge.store import SQLiteStore
+from llm_runner_router.edge.testing import api_fuzz as fz
+from llm_runner_router.edge.testing import fault_provider as fp
+from llm_runner_router.edge.testing.servers import ThreadServer
 from llm_runner_router.edge.validation import MAX_BODY_BYTES, MAX_PROMPT_CHARS
-from tests.support import api_fuzz as fz
-from tests.support import fault_provider as fp
-from tests.support.servers import ThreadServer
 
 ADMIN_KEY = "admin-Key-7f3c9a1e5b2d4c6f8a0b"
 UPSTREAM_KEY = "sk-upstream-9d8c7b6a5f4e3d2c1b0a"
@@ -46,8 +46,8 @@ RIGHT_FORMS = fz.right_key_forms(ADMIN_KEY)
 ADMIN = [("GET", "/api/diagnostics"), ("POST", "/api/heal")]
 
 
-def settings_for(healthy: str, hostile: str, **server: Any) -> Settings:
-    return Settings.from_dict({**fz.echo_rig_document(healthy, hostile), "server": server})
+def settings_for(healthy: str, hostile: str, **server: Any) -> EdgeSettings:
+    return EdgeSettings.from_dict({**fz.echo_rig_document(healthy, hostile), "server": server})
 
 
 @dataclass
@@ -285,18 +285,18 @@ def test_without_cors_origins_no_origin_gets_cors_headers(rig: Rig, tmp_path: Pa
 )
 def test_cors_origins_must_be_origins(origins: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
-        Settings.from_dict({"server": {"cors_origins": origins}})
+        EdgeSettings.from_dict({"server": {"cors_origins": origins}})
     assert info.value.code == catalogue.CONFIG_INVALID.code and info.value.context["field"] == "server.cors_origins"
 
 
 def test_cors_origins_from_a_file_and_from_the_environment() -> None:
-    assert Settings.from_dict({"server": {"cors_origins": ["https://App.Example:8443", "*"]}}).server.cors_origins == (
+    assert EdgeSettings.from_dict({"server": {"cors_origins": ["https://App.Example:8443", "*"]}}).server.cors_origins == (
         "https://app.example:8443",
         "*",
     )
     env = {"LLM_ROUTER__SERVER__CORS_ORIGINS": " https://a.example , http://localhost:3000,"}
-    assert Settings.from_env(env).server.cors_origins == ("https://a.example", "http://localhost:3000")
-    assert Settings().server.cors_origins == ()
+    assert EdgeSettings.from_env(env).server.cors_origins == ("https://a.example", "http://localhost:3000")
+    assert EdgeSettings().server.cors_origins == ()
 
 
 # --- limits ----------------------------------------------------------------------------------

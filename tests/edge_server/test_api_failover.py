@@ -21,8 +21,8 @@ from llm_runner_router.core.config import Settings
 from llm_runner_router.edge.app import create_app
 from llm_runner_router.edge.compose import build_state
 from llm_runner_router.edge.store import SQLiteStore
-from tests.support import fault_provider as fp
-from tests.support.servers import ThreadServer
+from llm_runner_router.edge.testing import fault_provider as fp
+from llm_runner_router.edge.testing.servers import ThreadServer
 
 ANSWER = "Breakers stop calling a failing backend for a while and then let one probe through to see whether it recovered."
 MESSAGES = [{"role": "user", "content": "What does a circuit breaker do?"}]

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import fault_provider as fp
-from tests.support.servers import ProcessServer
+from llm_runner_router.edge.testing import fault_provider as fp
+from llm_runner_router.edge.testing.servers import ProcessServer
 
 KEY = "test-admin-key-0123456789"
 MODEL = "SmolLM2-135M-Instruct"

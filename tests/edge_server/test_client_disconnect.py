@@ -16,8 +16,8 @@ from llm_runner_router.core.config import Settings
 from llm_runner_router.core.store import MemoryStore
 from llm_runner_router.edge.app import create_app
 from llm_runner_router.edge.compose import build_state
-from tests.support import fault_provider as fp
-from tests.support.servers import ThreadServer
+from llm_runner_router.edge.testing import fault_provider as fp
+from llm_runner_router.edge.testing.servers import ThreadServer
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import pytest
 from llm_runner_router.core.config import Settings
 from llm_runner_router.core.router import Router
 from llm_runner_router.core.types import ChatRequest, Delta, Done, Message, Restart, StreamEvent, Switch
+from llm_runner_router.edge.testing import fault_provider as fp
 from llm_runner_router.edge.upstream import UpstreamBackend
-from tests.support import fault_provider as fp
 
 ANSWER = fp.DEFAULT_ANSWER
 PIECES = fp.pieces(ANSWER)

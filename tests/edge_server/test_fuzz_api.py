@@ -8,7 +8,7 @@ CORS origin and a small web bundle. Requests come from hypothesis:
   200, and the answer must match the description;
 - the same bodies broken in one place, raw bytes, any method on any path and
   odd headers must never get a 5xx, and every error must carry a catalogue
-  ``LLM_*`` code with that code's status (tests/support/api_fuzz.py: the oracle).
+  ``LLM_*`` code with that code's status (edge_server/testing/api_fuzz.py: the oracle).
 
 Examples per property: a few dozen here; ``LLM_FUZZ_EXAMPLES=N`` for more
 (bench/reliability_security.py sends thousands to a server process).
@@ -27,15 +27,15 @@ from hypothesis import strategies as st
 from starlette.routing import Route
 
 from llm_runner_router.core import catalogue
-from llm_runner_router.core.config import Settings
 from llm_runner_router.core.errors import LLMError
 from llm_runner_router.edge.app import create_app
 from llm_runner_router.edge.compose import build_state
+from llm_runner_router.edge.settings import EdgeSettings
 from llm_runner_router.edge.store import SQLiteStore
+from llm_runner_router.edge.testing import api_fuzz as fz
+from llm_runner_router.edge.testing import fault_provider as fp
+from llm_runner_router.edge.testing.servers import ThreadServer
 from llm_runner_router.edge.validation import parse_body, parse_chat, parse_completion, parse_responses
-from tests.support import api_fuzz as fz
-from tests.support import fault_provider as fp
-from tests.support.servers import ThreadServer
 
 KEY = "fuzz-admin-key-0123456789"
 ORIGIN = "https://app.example"
@@ -49,8 +49,8 @@ FUZZ = settings(
 )
 
 
-def edge_settings(base_url: str) -> Settings:
-    return Settings.from_dict(
+def edge_settings(base_url: str) -> EdgeSettings:
+    return EdgeSettings.from_dict(
         {
             "retry": {"max_attempts": 1, "deadline": 20},
             "cache": {"enabled": False},

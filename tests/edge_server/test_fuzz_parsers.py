@@ -44,10 +44,11 @@ from llm_runner_router.core.errors import ConfigError, LLMError
 from llm_runner_router.core.types import BackendRequest, Deployment, Message
 from llm_runner_router.edge.compose import load_settings
 from llm_runner_router.edge.gguf import WANTED, check_gguf
+from llm_runner_router.edge.testing.api_fuzz import examples
+from llm_runner_router.edge.testing.servers import ThreadServer
 from llm_runner_router.edge.upstream import UpstreamBackend
-from tests.support.api_fuzz import examples
-from tests.support.servers import REPO, ThreadServer
 
+REPO = Path(__file__).resolve().parents[2]
 FUZZ = settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 KEY = "sk-fuzz-0123456789abcdef"
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import fault_provider as fp
-from tests.support.servers import ProcessServer
+from llm_runner_router.edge.testing import fault_provider as fp
+from llm_runner_router.edge.testing.servers import ProcessServer
 
 ANSWER = "one two three four five"
 SLACK_S = 2.0  # how much later than its timeout a connection may be let go

@@ -17,7 +17,7 @@ from llm_runner_router.edge.compose import build_state
 from llm_runner_router.edge.llamacpp import LlamaCppBackend
 from llm_runner_router.edge.monitor import Monitor
 from llm_runner_router.edge.store import SQLiteStore
-from tests.support import fault_provider as fp
+from llm_runner_router.edge.testing import fault_provider as fp
 
 
 def make_settings(model_path: Path, upstream: str, **monitor: Any) -> Settings:

@@ -23,8 +23,8 @@ from llm_runner_router.core import catalogue
 from llm_runner_router.core.config import ProviderConfig
 from llm_runner_router.core.errors import ErrorSpec, LLMError
 from llm_runner_router.core.types import BackendChunk, BackendRequest, Deployment, Message
+from llm_runner_router.edge.testing import fault_provider as fp
 from llm_runner_router.edge.upstream import ERROR_BODY_LIMIT, UpstreamBackend
-from tests.support import fault_provider as fp
 
 ANSWER = fp.DEFAULT_ANSWER
 PIECES = fp.pieces(ANSWER)

@@ -19,7 +19,7 @@ from llm_runner_router.core.store import MemoryStore
 from llm_runner_router.core.testing import Script, ScriptedBackend
 from llm_runner_router.edge.app import create_app
 from llm_runner_router.edge.compose import build_state
-from tests.support.servers import ThreadServer
+from llm_runner_router.edge.testing.servers import ThreadServer
 
 WASM = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 8
 FILES: dict[str, bytes] = {

@@ -1,4 +1,4 @@
-"""Real servers on 127.0.0.1 for tests: uvicorn in a thread, or the edge server as a process."""
+"""Real servers on 127.0.0.1 for tests and benches: uvicorn in a thread, or the edge server as a process."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -19,13 +20,12 @@ import uvicorn
 
 from llm_runner_router.edge.protocol import uvicorn_config
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (another process may still take it before we do)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 class ThreadServer:
@@ -66,14 +66,21 @@ class ThreadServer:
 
 
 class ProcessServer:
-    """``python -m llm_runner_router`` as a child process (for restarts and kill -9)."""
+    """``python -m llm_runner_router serve`` as a child process (for restarts and kill -9).
 
-    def __init__(self, args: list[str], env: Mapping[str, str], port: int | None = None) -> None:
+    It runs in ``cwd`` (default: this process's current folder), which matters only to relative paths in
+    ``args``: the server finds its own folders (``llm_runner_router.edge.paths``). Set ``LLM_ROUTER_DATA_DIR``
+    in ``env`` to keep a run's state apart; the output goes to ``server-<port>.log`` there (else in the
+    temporary folder).
+    """
+
+    def __init__(self, args: list[str], env: Mapping[str, str], port: int | None = None, cwd: Path | None = None) -> None:
         self.port = port or free_port()
         self.args = args
         self.env = {**os.environ, **env}
+        self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = Path(self.env.get("LLM_ROUTER_DATA_DIR", "/tmp")) / f"server-{self.port}.log"
+        self.log = Path(self.env.get("LLM_ROUTER_DATA_DIR") or tempfile.gettempdir()) / f"server-{self.port}.log"
 
     @property
     def url(self) -> str:
@@ -84,7 +91,7 @@ class ProcessServer:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llm_runner_router", "serve", "--port", str(self.port), *self.args],
-            cwd=REPO,
+            cwd=self.cwd,
             env=self.env,
             stdout=out,
             stderr=out,

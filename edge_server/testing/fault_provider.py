@@ -1,10 +1,10 @@
-"""FaultProvider: an OpenAI-compatible HTTP server that fails on purpose, for tests.
+"""FaultProvider: an OpenAI-compatible HTTP server that fails on purpose, for tests and benches.
 
 A real server (a Starlette app under uvicorn, on 127.0.0.1) that answers one
 known text, streamed word by word, so a test can compare what came through
 with what was sent -- and scripted faults in between::
 
-    from tests.support import fault_provider as fp
+    from llm_runner_router.edge.testing import fault_provider as fp
 
     with fp.FaultProvider(answer="The quick brown fox") as p:
         p.base_url                      # "http://127.0.0.1:PORT/v1"
@@ -14,7 +14,7 @@ with what was sent -- and scripted faults in between::
 
 or as a process a test can kill -9 and start again on the same port::
 
-    python -m tests.support.fault_provider --port 8123 [--answer TEXT] [--model NAME] [--reject-prefill]
+    python -m llm_runner_router.edge.testing.fault_provider --port 8123 [--answer TEXT] [--model NAME] [--reject-prefill]
 
     with fp.FaultProviderProcess() as proc:
         proc.set_faults([fp.unavailable()])   # POST /control/faults
@@ -74,7 +74,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -84,6 +83,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from llm_runner_router.edge.testing.servers import free_port
 
 __all__ = [
     "DEFAULT_ANSWER",
@@ -115,7 +116,6 @@ __all__ = [
 
 DEFAULT_ANSWER = "The quick brown fox jumps over the lazy dog, then naps for a while in the warm afternoon sun."
 DEFAULT_MODEL = "fault-model"
-_ROOT = Path(__file__).resolve().parents[2]
 _TRANSPORT = "fault_provider.transport"  # where the outer app leaves the connection's transport in the scope
 
 
@@ -581,7 +581,7 @@ def _models_list(call: Call) -> dict[str, Any]:
 # --- sending: responses that misbehave ---------------------------------------------------------
 
 
-def _reset_transport(transport: asyncio.BaseTransport | None) -> None:
+def _reset_transport(transport: asyncio.Transport | None) -> None:
     """Close the connection with a TCP RST (SO_LINGER 0), dropping anything unsent."""
     if transport is None:
         raise RuntimeError("the ASGI server did not expose the connection's transport")
@@ -597,7 +597,7 @@ async def _client_gone(receive: Receive) -> None:
         pass
 
 
-async def _serve(record: RecordedRequest, receive: Receive, work: Coroutine[Any, Any, None]) -> None:
+async def _serve(record: RecordedRequest, receive: Receive, work: Coroutine[Any, Any, object]) -> None:
     """Run ``work`` (sending a response) until it ends or the client goes away; record which."""
     worker = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(_client_gone(receive))
@@ -964,13 +964,6 @@ def build_app(state: ProviderState) -> _ExposeTransport:
 # --- running it in this process ------------------------------------------------------------------
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class FaultProvider:
     """The provider on a background thread of this process (``with FaultProvider() as p:``).
 
@@ -1202,7 +1195,7 @@ class FaultProviderProcess:
         cmd = [
             sys.executable,
             "-m",
-            "tests.support.fault_provider",
+            "llm_runner_router.edge.testing.fault_provider",
             "--port",
             str(self.port),
             "--answer",
@@ -1212,7 +1205,7 @@ class FaultProviderProcess:
         ]
         if self.reject_prefill:
             cmd.append("--reject-prefill")
-        self.proc = subprocess.Popen(cmd, cwd=_ROOT, stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -1277,7 +1270,7 @@ class FaultProviderProcess:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.support.fault_provider", description="A fault-injecting OpenAI-compatible server."
+        prog="python -m llm_runner_router.edge.testing.fault_provider", description="A fault-injecting OpenAI-compatible server."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")

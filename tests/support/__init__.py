@@ -1,1 +1,0 @@
-"""Test support: stand-in servers and helpers shared by the edge server's tests."""
