@@ -10,6 +10,9 @@
   What the body *says* wins over the bare status: a 400 that says
   "maximum context length" is a context-length error, not a bad request.
 - :func:`classify_text` applies the pattern table alone.
+- :func:`classify_engine_failure` takes what the page's engine reports
+  (stage, execution provider, message): the page's JavaScript reads no
+  failure text itself, so there is one table and one answer.
 - :func:`parse_retry_after` reads ``Retry-After`` / ``retry-after-ms``.
 
 Every pattern lives in one table, :data:`RULES`, of
@@ -36,7 +39,17 @@ from typing import Any, Final
 from . import catalogue as cat
 from .errors import ErrorSpec, LLMError
 
-__all__ = ["MESSAGE_LIMIT", "RULES", "STATUS_CODES", "classify", "classify_http", "classify_text", "parse_retry_after"]
+__all__ = [
+    "ENGINE_STAGES",
+    "MESSAGE_LIMIT",
+    "RULES",
+    "STATUS_CODES",
+    "classify",
+    "classify_engine_failure",
+    "classify_http",
+    "classify_text",
+    "parse_retry_after",
+]
 
 MESSAGE_LIMIT: Final = 500  # characters of an upstream or exception message kept in context
 _SCAN_LIMIT: Final = 4096  # characters of text the pattern table looks at
@@ -270,21 +283,58 @@ RULES: Final[tuple[Rule, ...]] = (
     # --- local engines -----------------------------------------------------------------------
     _rule(r"unknown model architecture", cat.MODEL_FORMAT_UNSUPPORTED),
     _rule(r"gguf[\w: ]{0,40}invalid magic|invalid gguf|not a valid gguf", cat.GGUF_INVALID),
-    _rule(r"(?:failed to|unable to|could not|error) load(?:ing)? (?:the )?model", cat.MODEL_LOAD_FAILED),
-    _rule(r"could not find an implementation for|\bNOT_IMPLEMENTED\b", cat.ONNX_UNSUPPORTED_OP),
-    _rule(r"\bINVALID_PROTOBUF\b|\bINVALID_GRAPH\b|\bNO_MODEL\b", cat.ONNX_INVALID_MODEL),
-    _rule(r"\[ONNXRuntimeError\]", cat.ONNX_RUN_FAILED),
-    # --- browser engines -------------------------------------------------------------------
-    _rule(r"GPUOutOfMemoryError", cat.WEBGPU_OUT_OF_MEMORY),
-    _rule(r"gpu ?device (?:was )?lost|device (?:was )?lost|GPUDeviceLostInfo", cat.WEBGPU_DEVICE_LOST),
+    # ONNX before "failed to load model": onnxruntime-web says "Failed to load model because protobuf parsing failed".
+    _rule(r"could not find an implementation for|\bNOT_IMPLEMENTED\b|\bunsupported op\b|unsupported data type", cat.ONNX_UNSUPPORTED_OP),
     _rule(
-        r"no (?:appropriate |suitable )?gpu ?adapter|webgpu (?:is )?not (?:available|supported)|navigator\.gpu (?:is )?(?:undefined|null)",
+        r"\bINVALID_PROTOBUF\b|\bINVALID_GRAPH\b|\bNO_MODEL\b|protobuf parsing failed|\bModelProto\b|\bexternal data\b",
+        cat.ONNX_INVALID_MODEL,
+    ),
+    _rule(r"(?:failed to|unable to|could not|error) load(?:ing)? (?:the )?model", cat.MODEL_LOAD_FAILED),
+    _rule(r"\[ONNXRuntimeError\]", cat.ONNX_RUN_FAILED),
+    # --- browser engines (onnxruntime-web, WebGPU, Emscripten) ----------------------------------
+    # These were once a second table in the page's JavaScript; its patterns that
+    # read as something else outside a browser engine were narrowed here: "invalid
+    # model" (an API's unknown model), "is not supported by" (an API's parameter),
+    # "exceeds the limit", "pipeline failed", "no adapter" (vLLM's LoRA adapters),
+    # "Cannot find module". Checksum failures are not read from text: the engine
+    # throws ONNX_INVALID_MODEL for them itself.
+    #
+    # A lost device first: whatever else the text says, that engine is gone.
+    _rule(r"gpu ?device (?:was |is )?lost|device (?:was |is )?lost|GPUDeviceLostInfo|\bDeviceLost\b", cat.WEBGPU_DEVICE_LOST),
+    _rule(r"GPUOutOfMemoryError", cat.WEBGPU_OUT_OF_MEMORY),
+    # Text that names the WebAssembly heap means that heap, whichever execution
+    # provider ran: the WebGPU one keeps its CPU-side tensors there too.
+    _rule(r"WebAssembly\.Memory\(\)|aborted\(oom\)|cannot enlarge memory", cat.WASM_OUT_OF_MEMORY),
+    # --- memory (before the engine rules below: "out of memory creating a pipeline" is memory) ---
+    # Which memory ran out this text does not say; classify_engine_failure refines it by execution provider.
+    _rule(
+        r"out of memory|\bOOM\b|cannot allocate memory|bad_alloc|failed to allocate|allocation failed",
+        cat.RUNTIME_MEMORY_EXHAUSTED,
+    ),
+    _rule(r"shader-f16|\bf16 (?:is )?not supported", cat.WEBGPU_NO_F16),
+    _rule(
+        r"\bmaxBufferSize\b|\bmaxStorageBufferBindingSize\b|\bmaxComputeWorkgroup\w*|exceeds (?:the )?(?:device|adapter)(?:'s)? limit",
+        cat.WEBGPU_LIMITS,
+    ),
+    _rule(
+        r"\bWGSL\b|\bshader\b|createComputePipeline|createShaderModule|GPUPipelineError|(?:compute |render )?pipeline creation failed",
+        cat.WEBGPU_PIPELINE_FAILED,
+    ),
+    _rule(
+        r"(?:no|failed to get(?: an?)?) (?:appropriate |suitable |available )?(?:gpu ?|webgpu )adapter"
+        r"|webgpu (?:is )?(?:not (?:available|supported)|unavailable)|navigator\.gpu|requestAdapter",
         cat.WEBGPU_UNAVAILABLE,
     ),
-    _rule(r"WebAssembly\.Memory\(\)|aborted\(oom\)", cat.WASM_OUT_OF_MEMORY),
-    _rule(r"WebAssembly\.(?:instantiate|compile)|\bCompileError: WebAssembly", cat.WASM_LOAD_FAILED),
-    # --- memory --------------------------------------------------------------------------------
-    _rule(r"out of memory|\bOOM\b|cannot allocate memory|bad_alloc|failed to allocate", cat.RUNTIME_MEMORY_EXHAUSTED),
+    _rule(r"SharedArrayBuffer|cross-?origin isolat", cat.WASM_NO_THREADS),
+    _rule(
+        r"WebAssembly\.(?:instantiate|compile)|\bCompileError: WebAssembly|WebAssembly\.CompileError|failed to load (?:the )?wasm"
+        r"|no available backend found|\.wasm\b",
+        cat.WASM_LOAD_FAILED,
+    ),
+    _rule(
+        r"failed to fetch dynamically imported module|\bort is not defined|cannot find (?:module|package) ['\"]?onnxruntime",
+        cat.ONNX_RUNTIME_MISSING,
+    ),
     # --- the network ---------------------------------------------------------------------------
     _rule(
         r"name or service not known|nodename nor servname|temporary failure in name resolution|getaddrinfo|\bENOTFOUND\b"
@@ -361,6 +411,51 @@ def classify_text(text: str) -> LLMError | None:
         return spec.error(text=_clip(text), **extra)
     except Exception:  # pragma: no cover - a safety net: classification never raises
         return None
+
+
+# --- browser engine failures -------------------------------------------------------------
+
+#: What an engine failure means when its text matches no rule: what the engine was doing says it.
+ENGINE_STAGES: Final[Mapping[str, ErrorSpec]] = {
+    "probe": cat.WEBGPU_UNAVAILABLE,
+    "import": cat.ONNX_RUNTIME_MISSING,
+    "fetch": cat.NET_DOWNLOAD_FAILED,
+    "session": cat.ONNX_SESSION_FAILED,
+    "run": cat.ONNX_RUN_FAILED,
+}
+
+# A bare "out of memory" on a server is RUNTIME_MEMORY_EXHAUSTED (critical: free
+# caches). In the page the execution provider says which memory it was, and the
+# answer there is to move to the other engine: the GPU's memory on WebGPU, the
+# WebAssembly heap on WASM. Without one nothing says a browser engine failed, so
+# the core's answer stands (the page's old table said WASM for every OOM not on
+# WebGPU, the core said RUNTIME: this is where the two now agree).
+_MEMORY_ON_EP: Final[Mapping[str, ErrorSpec]] = {"webgpu": cat.WEBGPU_OUT_OF_MEMORY, "wasm": cat.WASM_OUT_OF_MEMORY}
+
+
+def classify_engine_failure(stage: str, ep: str | None, message: str) -> LLMError:
+    """The error a browser engine's failure means (web/src/engine/errors.js reports them).
+
+    ``stage`` is what the engine was doing (a key of :data:`ENGINE_STAGES`),
+    ``ep`` the execution provider (``"webgpu"``, ``"wasm"`` or None) and
+    ``message`` the failure's text. The rule table decides from the text, the
+    execution provider says which memory ran out, and the stage decides when
+    the text says nothing the table knows. The error's message is the
+    engine's text (clipped); its context has ``stage``, ``ep`` and what the
+    rule extracted.
+    """
+    try:
+        text = message[:_SCAN_LIMIT] if isinstance(message, str) else ""
+        hit = _match(text, {}) if text else None
+        spec, extra = hit if hit is not None else (ENGINE_STAGES.get(stage, cat.ONNX_RUN_FAILED), {})
+        if spec is cat.RUNTIME_MEMORY_EXHAUSTED and ep is not None:
+            spec = _MEMORY_ON_EP.get(ep, spec)
+        context: dict[str, Any] = {"stage": stage, **extra}
+        if ep is not None:
+            context["ep"] = ep
+        return spec.error(_clip(text) or None, **context)
+    except Exception:  # pragma: no cover - a safety net: classification never raises
+        return cat.ONNX_RUN_FAILED.error(stage=str(stage)[:40])
 
 
 # --- HTTP --------------------------------------------------------------------------------

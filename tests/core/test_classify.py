@@ -19,7 +19,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_runner_router.core import catalogue as cat
-from llm_runner_router.core.classify import MESSAGE_LIMIT, RULES, STATUS_CODES, classify, classify_http, classify_text, parse_retry_after
+from llm_runner_router.core.classify import (
+    ENGINE_STAGES,
+    MESSAGE_LIMIT,
+    RULES,
+    STATUS_CODES,
+    classify,
+    classify_engine_failure,
+    classify_http,
+    classify_text,
+    parse_retry_after,
+)
 from llm_runner_router.core.errors import ErrorSpec, LLMError, NetworkError
 
 # --- helpers -----------------------------------------------------------------------------
@@ -832,6 +842,11 @@ RULE_EXAMPLES = [
     "Aborted(OOM)",
     "WebAssembly.compile",
     "out of memory",
+    "shader-f16",
+    "maxBufferSize",
+    "WGSL",
+    "SharedArrayBuffer",
+    "Failed to fetch dynamically imported module",
     "getaddrinfo failed",
     "certificate verify failed",
     "connect timeout",
@@ -845,6 +860,109 @@ RULE_EXAMPLES = [
 def test_every_rule_has_an_example() -> None:
     for regex, spec, _ in RULES:
         assert any(regex.search(example) for example in RULE_EXAMPLES), (regex.pattern, spec.code)
+
+
+# --- browser engine failures ---------------------------------------------------------------
+
+# What onnxruntime-web, WebGPU and Emscripten say, each under the rule that names it.
+ENGINE_TEXTS = [
+    ("Device was lost: The GPU device was lost (reason: destroyed)", cat.WEBGPU_DEVICE_LOST),
+    ("GPUDeviceLostInfo: unknown", cat.WEBGPU_DEVICE_LOST),
+    ("GPUOutOfMemoryError: out of memory", cat.WEBGPU_OUT_OF_MEMORY),
+    ("Aborted(OOM)", cat.WASM_OUT_OF_MEMORY),
+    ("RangeError: WebAssembly.Memory(): could not allocate memory", cat.WASM_OUT_OF_MEMORY),
+    ("Cannot enlarge memory arrays to size 2147483648 bytes", cat.WASM_OUT_OF_MEMORY),
+    ("Feature 'shader-f16' is not supported", cat.WEBGPU_NO_F16),
+    ("Buffer size (3000000000) exceeds the max buffer size limit (maxBufferSize: 2147483648)", cat.WEBGPU_LIMITS),
+    ("Binding size exceeds maxStorageBufferBindingSize", cat.WEBGPU_LIMITS),
+    ("Error while parsing WGSL: unresolved type f16", cat.WEBGPU_PIPELINE_FAILED),
+    ("GPUPipelineError: compute pipeline creation failed", cat.WEBGPU_PIPELINE_FAILED),
+    ("Failed to get GPU adapter. You may need to enable flag", cat.WEBGPU_UNAVAILABLE),
+    ("Cannot read properties of undefined (reading 'requestAdapter')", cat.WEBGPU_UNAVAILABLE),
+    ("no available backend found. ERR: [webgpu] Error: WebGPU is not supported in current environment", cat.WEBGPU_UNAVAILABLE),
+    ("SharedArrayBuffer is not defined", cat.WASM_NO_THREADS),
+    ("CompileError: WebAssembly.instantiate(): expected magic word", cat.WASM_LOAD_FAILED),
+    ("no available backend found. ERR: [wasm] RuntimeError: failed to load the wasm", cat.WASM_LOAD_FAILED),
+    ("TypeError: Failed to fetch dynamically imported module: https://x/ort.mjs", cat.ONNX_RUNTIME_MISSING),
+    ("ReferenceError: ort is not defined", cat.ONNX_RUNTIME_MISSING),
+    ("Could not find an implementation for MatMulNBits(1) node with name 'x'", cat.ONNX_UNSUPPORTED_OP),
+    ("Unsupported data type: 16", cat.ONNX_UNSUPPORTED_OP),
+    ("Can't create a session. ERROR_CODE: 7, ERROR_MESSAGE: Failed to load model because protobuf parsing failed.", cat.ONNX_INVALID_MODEL),
+    ("Failed to load external data file model.onnx.data", cat.ONNX_INVALID_MODEL),
+]
+
+
+@pytest.mark.parametrize(("text", "spec"), ENGINE_TEXTS)
+def test_each_engine_rule(text: str, spec: ErrorSpec) -> None:
+    """One table: the engine's report and the bare text get the same answer (no memory here needs an ep)."""
+    err = classify_engine_failure("run", "wasm", text)
+    assert err.spec is spec, err.code
+    assert err.message == text and err.context == {"stage": "run", "ep": "wasm"}
+    plain = classify_text(text)
+    assert plain is not None and plain.spec is spec
+
+
+@pytest.mark.parametrize(("stage", "spec"), list(ENGINE_STAGES.items()) + [("elsewhere", cat.ONNX_RUN_FAILED)])
+def test_the_stage_decides_when_the_text_says_nothing(stage: str, spec: ErrorSpec) -> None:
+    for text in ("", "failed to call OrtRun(). ERROR_CODE: 1, ERROR_MESSAGE: Non-zero status code", "Emscripten abort 12345"):
+        err = classify_engine_failure(stage, "webgpu", text)
+        assert err.spec is spec, (stage, text, err.code)
+        assert err.message == (text or spec.message)
+
+
+def test_engine_stages_cover_what_the_engine_reports() -> None:
+    assert set(ENGINE_STAGES) == {"probe", "import", "fetch", "session", "run"}
+
+
+@pytest.mark.parametrize("text", ["out of memory", "failed to allocate a buffer", "RangeError: Array buffer allocation failed", "OOM"])
+@pytest.mark.parametrize(
+    ("ep", "spec"),
+    [("webgpu", cat.WEBGPU_OUT_OF_MEMORY), ("wasm", cat.WASM_OUT_OF_MEMORY), (None, cat.RUNTIME_MEMORY_EXHAUSTED)],
+)
+def test_the_execution_provider_says_which_memory_ran_out(text: str, ep: str | None, spec: ErrorSpec) -> None:
+    """The disagreement the two tables had: the page said WASM (or WebGPU), the core RUNTIME."""
+    err = classify_engine_failure("run", ep, text)
+    assert err.spec is spec, err.code
+    assert ("ep" in err.context) == (ep is not None)
+    plain = classify_text(text)
+    assert plain is not None and plain.spec is cat.RUNTIME_MEMORY_EXHAUSTED  # outside an engine, the core's answer
+
+
+def test_text_that_names_the_memory_wins_over_the_execution_provider() -> None:
+    assert classify_engine_failure("run", "webgpu", "Aborted(OOM)").spec is cat.WASM_OUT_OF_MEMORY
+    assert classify_engine_failure("run", "wasm", "GPUOutOfMemoryError").spec is cat.WEBGPU_OUT_OF_MEMORY
+
+
+def test_a_lost_device_wins_over_what_else_the_text_says() -> None:
+    assert classify_engine_failure("run", "webgpu", "device lost: out of memory creating a shader").spec is cat.WEBGPU_DEVICE_LOST
+    assert classify_engine_failure("session", "webgpu", "out of memory while creating a shader").spec is cat.WEBGPU_OUT_OF_MEMORY
+
+
+def test_the_rest_of_the_table_applies_to_engines_too() -> None:
+    err = classify_engine_failure("fetch", None, "TypeError: Failed to fetch")
+    assert err.spec is cat.NET_CONNECTION_FAILED  # a rule beats the stage's default
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Invalid model: gpt-x",  # an API's unknown model, not an ONNX file
+        "logprobs is not supported by this model",
+        "max_tokens exceeds the limit",
+        "Inference pipeline failed",
+        "No adapter found for lora-1",  # vLLM's LoRA adapters
+        "Cannot find module 'express'",
+        "checksum mismatch",
+    ],
+)
+def test_the_pages_old_loose_patterns_do_not_name_other_failures(text: str) -> None:
+    err = classify_text(text)
+    assert err is None or err.spec.category not in ("WEBGPU", "WASM", "ONNX"), err.code
+
+
+def test_engine_failure_message_is_clipped() -> None:
+    err = classify_engine_failure("run", "wasm", "x" * 10_000)
+    assert len(err.message) == MESSAGE_LIMIT
 
 
 # --- robustness --------------------------------------------------------------------------
@@ -905,6 +1023,13 @@ def test_parse_retry_after_never_raises(headers: dict[str, str], now: float | No
 def test_classify_text_never_raises(text: str) -> None:
     err = classify_text(text)
     assert err is None or err.code in cat.ALL
+
+
+@settings(max_examples=200, deadline=None)
+@given(stage=st.sampled_from([*ENGINE_STAGES, "", "other"]), ep=st.sampled_from(["webgpu", "wasm", None, "x"]), text=st.text(max_size=3000))
+def test_classify_engine_failure_never_raises(stage: str, ep: str | None, text: str) -> None:
+    err = classify_engine_failure(stage, ep, text)
+    assert err.code in cat.ALL and err.context["stage"] == stage
 
 
 @settings(max_examples=100, deadline=None)

@@ -15,11 +15,21 @@ from llm_runner_router.core.testing import split_words
 
 
 class FakeJsError(Exception):
-    """A JS EngineError as Pyodide shows it: .code, .message ("[code] text"), .context, .name."""
+    """A JS EngineError as Pyodide shows it: .code (or None), .stage, .ep, .message ("[code] text"), .context, .name."""
 
-    def __init__(self, code: str | None, message: str, context: dict[str, Any] | None = None, name: str = "EngineError") -> None:
+    def __init__(
+        self,
+        code: str | None,
+        message: str,
+        context: dict[str, Any] | None = None,
+        name: str = "EngineError",
+        stage: str | None = None,
+        ep: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.stage = stage
+        self.ep = ep
         self.message = f"[{code}] {message}" if code else message
         self.context = context or {}
         self.name = name
@@ -71,7 +81,9 @@ class FakeEngine:
     """A deterministic model behind engine.js's contract.
 
     Streams ``answer`` in word pieces, continuing after an assistant prefix;
-    throws a coded JS error after ``fail_after`` pieces; ``stall_after``
+    fails after ``fail_after`` pieces the way engine.js does: a run failure
+    with ``error_message`` for the core to classify, or, given
+    ``error_code``, a failure the engine coded itself; ``stall_after``
     hangs; ``finish`` is the final chunk's finishReason (None: no final chunk).
     Honours the AbortSignal like the real engine: an aborted stream ends
     with finishReason "abort".
@@ -80,8 +92,8 @@ class FakeEngine:
     ep: str
     answer: str = "The quick brown fox jumps over the lazy dog."
     fail_after: int | None = None
-    error_code: str | None = "LLM_WEBGPU_003_E"
-    error_message: str = "GPU device was lost"
+    error_code: str | None = None
+    error_message: str = "Device was lost: the GPU device was lost (reason: destroyed)"
     stall_after: int | None = None
     delay: float = 0.0
     finish: str | None = "stop"
@@ -104,7 +116,7 @@ class FakeEngine:
         try:
             for i, piece in enumerate(pieces):
                 if self.fail_after is not None and i == self.fail_after:
-                    raise FakeJsError(self.error_code, self.error_message, {"ep": self.ep, "stage": "run"})
+                    raise FakeJsError(self.error_code, self.error_message, stage="run", ep=self.ep)
                 if self.stall_after is not None and i == self.stall_after:
                     while signal is None or not signal.aborted:
                         await asyncio.sleep(0.05)

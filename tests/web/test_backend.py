@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llm_runner_router.core import catalogue
-from llm_runner_router.core.errors import LLMError, ONNXError, WebGPUError
+from llm_runner_router.core.errors import ErrorSpec, LLMError, ONNXError, WebGPUError
 from llm_runner_router.core.testing import VirtualTimeLoop, run_virtual
 from llm_runner_router.core.types import BackendChunk, BackendRequest, Deployment, Message, Usage
 from llm_runner_router.web.backend import BrowserEngineBackend
@@ -104,7 +104,51 @@ def test_a_js_error_context_given_as_a_proxy() -> None:
     assert isinstance(err, ONNXError) and err.context["stage"] == "run" and err.context["tensor"] == {"name": "logits"}
 
 
-def test_an_uncoded_js_error_is_classified() -> None:
+@pytest.mark.parametrize(
+    ("stage", "ep", "message", "spec"),
+    [
+        ("run", "webgpu", "failed to allocate a buffer: out of memory", catalogue.WEBGPU_OUT_OF_MEMORY),
+        ("run", "wasm", "RangeError: Array buffer allocation failed", catalogue.WASM_OUT_OF_MEMORY),
+        ("run", "webgpu", "Device was lost: the GPU device was lost (reason: destroyed)", catalogue.WEBGPU_DEVICE_LOST),
+        ("session", "wasm", "Can't create a session. ERROR_CODE: 1", catalogue.ONNX_SESSION_FAILED),
+        ("run", "wasm", "Emscripten abort 12345", catalogue.ONNX_RUN_FAILED),
+        ("session", "wasm", "", catalogue.ONNX_SESSION_FAILED),
+    ],
+)
+def test_an_engine_failure_is_named_by_the_core(stage: str, ep: str, message: str, spec: ErrorSpec) -> None:
+    exc = FakeJsError(None, message, {"pastLength": 7}, stage=stage, ep=ep)
+    err = error_from_js(exc)
+    assert err.spec is spec, err.code
+    assert err.message == (message or spec.message)
+    assert err.context == {"stage": stage, "ep": ep, "pastLength": 7, "js_name": "EngineError"}
+    assert err.__cause__ is exc
+
+
+def test_an_engine_failure_handed_over_as_a_value() -> None:
+    """runtime.js hands a load failure to Python as a value, not a raised exception."""
+
+    class JsValue:  # a JsProxy of an EngineError object
+        code = None
+        stage, ep, name = "session", "webgpu", "EngineError"
+        message = "Failed to get GPU adapter."
+        context: dict[str, Any] = {}
+
+    class Other:  # a JS value that is no engine failure
+        message = "odd"
+
+    err = error_from_js(JsValue())
+    assert err.spec is catalogue.WEBGPU_UNAVAILABLE and err.__cause__ is None
+    other = error_from_js(Other())
+    assert other.spec is catalogue.CORE_INTERNAL and other.message == "odd"
+
+
+def test_an_explicit_code_wins_over_the_text() -> None:
+    """A failure the engine coded itself (a checksum mismatch) keeps its code, whatever its text says."""
+    err = error_from_js(FakeJsError("LLM_ONNX_004_E", "wasm/model.onnx failed its sha256 check: out of memory", stage="fetch"))
+    assert err.spec is catalogue.ONNX_INVALID_MODEL and err.context["stage"] == "fetch"
+
+
+def test_an_uncoded_js_error_without_a_stage_is_classified() -> None:
     err = error_from_js(FakeJsError(None, "RangeError: WebAssembly.Memory(): could not allocate memory", name="RangeError"))
     assert err.spec is catalogue.WASM_OUT_OF_MEMORY
     unknown = error_from_js(FakeJsError("E_WEIRD", "something odd"))

@@ -97,7 +97,7 @@ def test_streams_from_webgpu_first() -> None:
 
 
 def test_a_mid_answer_gpu_failure_continues_on_wasm_without_repeating() -> None:
-    webgpu = FakeEngine("webgpu", ANSWER, fail_after=3, error_code="LLM_WEBGPU_003_E")
+    webgpu = FakeEngine("webgpu", ANSWER, fail_after=3)  # "Device was lost": the core names it
     wasm = FakeEngine("wasm", ANSWER)
     events = run_virtual(lambda loop: collect(make(loop, webgpu, wasm)))
 
@@ -158,8 +158,9 @@ def test_a_stop_on_the_js_side_ends_the_answer_as_cancelled() -> None:
 
 
 def test_when_every_engine_fails_the_done_event_carries_the_code() -> None:
-    webgpu = FakeEngine("webgpu", fail_after=0, error_code="LLM_WEBGPU_002_E", error_message="out of GPU memory")
-    wasm = FakeEngine("wasm", fail_after=0, error_code="LLM_ONNX_003_E", error_message="run failed")
+    # As the real engine reports them: no code, only the text (the core names them by execution provider and stage).
+    webgpu = FakeEngine("webgpu", fail_after=0, error_message="failed to allocate a buffer: out of memory")
+    wasm = FakeEngine("wasm", fail_after=0, error_message="failed to call OrtRun(). ERROR_CODE: 1, ERROR_MESSAGE: Non-zero status code")
 
     async def main(loop: VirtualTimeLoop) -> list[dict[str, Any]]:
         return await collect(make(loop, webgpu, wasm))

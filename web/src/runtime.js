@@ -15,12 +15,29 @@ import { CODES } from './catalogue.js';
 import { loadRuntime } from './loader.js';
 import { probeDevice } from './probe.js';
 import { loadEngine } from './engine/engine.js';
-import { EngineError } from './engine/errors.js';
+import { EngineError, toEngineError } from './engine/errors.js';
 import { EdgeClient } from './edge.js';
 import { IdbStore } from './idb_store.js';
 import { withFault } from './faults.js';
 
 export const MODEL_DIR = 'models/smollm2-135m-instruct/';
+
+/**
+ * What a failed engine load means, {code, message}: the core's classifier names
+ * it (llm_runner_router.web.bridge.error_from_js), as it names failures mid-answer.
+ * @param {any} bridge the Python module, a PyProxy
+ * @param {unknown} failure what loading threw
+ * @param {'webgpu'|'wasm'} ep
+ */
+function loadFailure(bridge, failure, ep) {
+  // The engine's own failures are EngineErrors already; anything else failed while loading it.
+  const err = bridge.error_from_js(toEngineError(failure, 'session', { ep }));
+  try {
+    return { code: err.code, message: err.message };
+  } finally {
+    err.destroy();
+  }
+}
 
 function toJs(proxy) {
   if (proxy === null || proxy === undefined || typeof proxy.toJs !== 'function') return proxy;
@@ -108,16 +125,18 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   // The best engine loads now; when it cannot, the next one is tried, so the
   // page is ready with whatever this device can run.
   let first = null;
+  const bridge = pyodide.pyimport('llm_runner_router.web.bridge');
   for (const ep of chosen) {
     try {
       await table[ep].ready();
       first = ep;
       break;
     } catch (e) {
-      errors[ep] = { code: e.code || CODES.ONNX_SESSION_FAILED, message: String(e.message || e) };
+      errors[ep] = loadFailure(bridge, e, ep);
       console.warn(`engine ${ep} failed to load`, e);
     }
   }
+  bridge.destroy();
   const kwargs = settings ? { settings_overrides: pyodide.toPy(settings) } : {};
   let idb = null;
   let storeError = null;

@@ -13,7 +13,9 @@ The engine's contract (web/src/engine/engine.js)::
     engine.stream({messages, prefix, kind, maxTokens, temperature, topP, seed, stop, signal})
                   -> async iterator of {text, tokenId} ... then
                      {text: "", finishReason, usage: {promptTokens, completionTokens}, timings}
-    failures: a JS Error with .code (a catalogue code), .message, .context
+    failures: a JS EngineError with .stage ("probe"|"import"|"fetch"|"session"|"run"),
+              .ep, .message, .context, and .code only when the engine knew the
+              catalogue code itself; error_from_js names the others with the core's classifier
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any, Final, Protocol, TypedDict
 
 from llm_runner_router.core import catalogue
-from llm_runner_router.core.classify import classify
+from llm_runner_router.core.classify import classify, classify_engine_failure
 from llm_runner_router.core.errors import LLMError
 from llm_runner_router.core.types import BackendChunk, BackendRequest, Usage
 
@@ -241,29 +243,52 @@ def _context(value: Any) -> dict[str, Any]:
     return out
 
 
-def error_from_js(exc: BaseException) -> LLMError:
-    """The LLMError a failure from JavaScript means.
+def _js_field(exc: object, key: str) -> Any:
+    """A field of a JS error: on the exception itself, or (older Pyodide) on the JS error behind it."""
+    value = _field(exc, key)
+    return value if value is not None else _field(_field(exc, "js_error"), key)
 
-    A JS error carrying a catalogue code becomes exactly that error, with
-    its message and context; anything else is classified as core does.
+
+def _short(value: Any, limit: int = 100) -> str | None:
+    """A JS string field, clipped; None when it is not a non-empty string."""
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def error_from_js(exc: object) -> LLMError:
+    """The LLMError a failure from JavaScript means: the one boundary where JS failures get their code.
+
+    - A JS error carrying a catalogue code (the engine knew what happened:
+      a checksum mismatch, a download that failed) becomes exactly that
+      error, with its message and context.
+    - An engine failure without one carries ``stage``, ``ep`` and its
+      message (web/src/engine/errors.js): the core's
+      :func:`~llm_runner_router.core.classify.classify_engine_failure` names it.
+    - Anything else is classified as the core classifies any exception.
+
+    ``exc`` is usually the exception Pyodide raised for a JS throw; it may
+    also be a JS error handed over as a value (runtime.js's load failures).
     """
     if isinstance(exc, LLMError):
         return exc
-    code = _field(exc, "code")
-    if not isinstance(code, str):
-        code = _field(_field(exc, "js_error"), "code")  # older Pyodide: the JS error behind the exception
-    spec = catalogue.ALL.get(code) if isinstance(code, str) else None
-    if spec is None:
-        err = classify(exc)
-        if isinstance(code, str) and code:
-            err.context.setdefault("js_code", code[:100])
-        return err
-    message = _field(exc, "message")
+    code, stage, ep = _short(_js_field(exc, "code")), _short(_js_field(exc, "stage"), 40), _short(_js_field(exc, "ep"), 40)
+    message = _js_field(exc, "message")
     text = _CODE_PREFIX.sub("", message, count=1) if isinstance(message, str) else ""
-    context = _context(_field(exc, "context"))
-    name = _field(exc, "name")
-    if isinstance(name, str) and name:
-        context.setdefault("js_name", name[:100])
-    err = spec.error(text or None, **context)
-    err.__cause__ = exc
+    context = _context(_js_field(exc, "context"))
+    for key, value in (("stage", stage), ("ep", ep), ("js_name", _short(_js_field(exc, "name")))):
+        if value is not None:
+            context.setdefault(key, value)
+    spec = catalogue.ALL.get(code) if code is not None else None
+    if spec is not None:
+        err = spec.error(text or None, **context)
+    elif stage is not None:
+        err = classify_engine_failure(stage, ep, text)
+        err.context.update({key: value for key, value in context.items() if key not in err.context})
+    elif isinstance(exc, BaseException):
+        err = classify(exc)
+    else:  # a JS value that is not an engine failure: nothing says what it means
+        err = catalogue.CORE_INTERNAL.error(text or None, **context)
+    if spec is None and code is not None:
+        err.context.setdefault("js_code", code)
+    if isinstance(exc, BaseException) and err.__cause__ is None:
+        err.__cause__ = exc
     return err
