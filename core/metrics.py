@@ -17,6 +17,17 @@ Three kinds of metric, each a *family* named once in a :class:`Registry`::
 child and update it directly; :meth:`Registry.reset` zeroes values *in place*
 for the same reason, so a kept child never goes stale.
 
+A counter may also carry *detail labels*: values it keeps apart in process
+but sums away in the exposition. The router counts errors by code and
+category for Prometheus, and its own summaries break the same counts down by
+exception type, operation and deployment; with detail labels one counter
+holds both, so nothing is counted twice, and the exported series stay few::
+
+    errors = reg.counter("llm_errors_total", "Errors.", ("code",), detail=("deployment",))
+    errors.labels("LLM_NET_001_E", "gpt-a").inc()   # exported values first, then the detail
+    errors.children()                               # {("LLM_NET_001_E", "gpt-a"): child}
+    reg.render_prometheus()                         # llm_errors_total{code="LLM_NET_001_E"} 1
+
 Everything here is single-threaded by design (the core runs on one event
 loop, in CPython and in Pyodide): there are no locks. Stdlib only, no I/O;
 :meth:`Registry.render_prometheus` returns a string for a caller to serve.
@@ -231,13 +242,19 @@ class MetricFamily(Generic[C]):
     kind: ClassVar[str] = "untyped"
     _suffixes: ClassVar[tuple[str, ...]] = ("",)
 
-    def __init__(self, name: str, help: str, labelnames: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, help: str, labelnames: Sequence[str] = (), detail: Sequence[str] = ()) -> None:
         self.name = _check_name(name)
         self.help = help
         self.labelnames: tuple[str, ...] = _check_labelnames(labelnames, reserved=self._reserved_labels())
+        # Detail labels key the children like any label but are summed away in
+        # the exposition (see the module docstring); only counters take them.
+        self.detail_labels: tuple[str, ...] = _check_labelnames(detail, reserved=self._reserved_labels())
+        if self.detail_labels and self.kind != "counter":
+            raise ValueError(f"{name}: only a counter takes detail labels (its values can be summed)")
+        self._keys = _check_labelnames((*self.labelnames, *self.detail_labels))
         self._children: dict[tuple[str, ...], C] = {}
         self._solo: C | None = None
-        if not self.labelnames:
+        if not self._keys:
             self._solo = self._children[()] = self._new_child()
 
     @classmethod
@@ -254,20 +271,20 @@ class MetricFamily(Generic[C]):
     def labels(self, *values: object, **named: object) -> C:
         """The child for these label values, made on first use and cached.
 
-        Values are given in ``labelnames`` order, or all by name; each is
-        turned into a string.
+        Values are given in ``labelnames`` order (then ``detail_labels``), or
+        all by name; each is turned into a string.
         """
         if named:
             if values:
                 raise ValueError("give label values by position or by name, not both")
-            if set(named) != set(self.labelnames):
-                raise ValueError(f"{self.name}: expected labels {self.labelnames!r}, got {tuple(named)!r}")
-            values = tuple(named[k] for k in self.labelnames)
+            if set(named) != set(self._keys):
+                raise ValueError(f"{self.name}: expected labels {self._keys!r}, got {tuple(named)!r}")
+            values = tuple(named[k] for k in self._keys)
         child = self._children.get(values)  # type: ignore[arg-type]
         if child is not None:
             return child
-        if len(values) != len(self.labelnames):
-            raise ValueError(f"{self.name}: expected {len(self.labelnames)} label values {self.labelnames!r}, got {len(values)}")
+        if len(values) != len(self._keys):
+            raise ValueError(f"{self.name}: expected {len(self._keys)} label values {self._keys!r}, got {len(values)}")
         key = tuple(v if isinstance(v, str) else str(v) for v in values)
         child = self._children.get(key)
         if child is None:
@@ -276,7 +293,7 @@ class MetricFamily(Generic[C]):
 
     def remove(self, *values: object) -> None:
         """Forget one child; later ``labels`` with these values starts afresh."""
-        if not self.labelnames:
+        if not self._keys:
             raise ValueError(f"{self.name} has no labels")
         self._children.pop(tuple(str(v) for v in values), None)
 
@@ -292,13 +309,17 @@ class MetricFamily(Generic[C]):
         for child in self._children.values():
             child._reset()
 
+    def get(self, *values: str) -> C | None:
+        """The child for these label values if one was made, else None (unlike ``labels``, makes none)."""
+        return self._children.get(values)
+
     def children(self) -> dict[tuple[str, ...], C]:
-        """A copy of the children, keyed by label values."""
+        """A copy of the children, keyed by label values (``labelnames``, then ``detail_labels``)."""
         return dict(self._children)
 
     def _only(self) -> C:
         if self._solo is None:
-            raise ValueError(f"{self.name} has labels {self.labelnames!r}: call .labels(...) first")
+            raise ValueError(f"{self.name} has labels {self._keys!r}: call .labels(...) first")
         return self._solo
 
     def collect(self) -> Iterator[tuple[str, LabelPairs, float]]:
@@ -312,6 +333,18 @@ class Counter(MetricFamily[CounterChild]):
 
     def _new_child(self) -> CounterChild:
         return CounterChild()
+
+    def collect(self) -> Iterator[tuple[str, LabelPairs, float]]:
+        if not self.detail_labels:
+            yield from super().collect()
+            return
+        exported = len(self.labelnames)
+        # With no exported labels the family is one series, shown from the start like any unlabelled one.
+        totals: dict[tuple[str, ...], float] = {} if exported else {(): 0}
+        for key, child in self._children.items():
+            totals[key[:exported]] = totals.get(key[:exported], 0) + child.value
+        for key in sorted(totals):
+            yield self.name, tuple(zip(self.labelnames, key, strict=True)), totals[key]
 
     def inc(self, n: float = 1) -> None:
         self._only().inc(n)
@@ -388,12 +421,13 @@ class Registry:
         self._families: dict[str, AnyFamily] = {}
         self._sample_owner: dict[str, str] = {}
 
-    def counter(self, name: str, help: str, labelnames: Sequence[str] = ()) -> Counter:
-        existing = self._existing(name, Counter, labelnames)
+    def counter(self, name: str, help: str, labelnames: Sequence[str] = (), *, detail: Sequence[str] = ()) -> Counter:
+        """A counter; ``detail`` names labels kept in process and summed away in the exposition."""
+        existing = self._existing(name, Counter, labelnames, detail)
         if existing is not None:
             assert isinstance(existing, Counter)
             return existing
-        family = Counter(name, help, labelnames)
+        family = Counter(name, help, labelnames, detail)
         self._add(family)
         return family
 
@@ -417,12 +451,15 @@ class Registry:
         self._add(family)
         return family
 
-    def _existing(self, name: str, kind: type[AnyFamily], labelnames: Sequence[str]) -> AnyFamily | None:
+    def _existing(self, name: str, kind: type[AnyFamily], labelnames: Sequence[str], detail: Sequence[str] = ()) -> AnyFamily | None:
         family = self._families.get(name)
         if family is None:
             return None
-        if type(family) is not kind or family.labelnames != tuple(labelnames):
-            raise ValueError(f"metric {name!r} is already registered as a {family.kind} with labels {family.labelnames!r}")
+        if type(family) is not kind or family.labelnames != tuple(labelnames) or family.detail_labels != tuple(detail):
+            raise ValueError(
+                f"metric {name!r} is already registered as a {family.kind} with labels {family.labelnames!r}"
+                f" and detail labels {family.detail_labels!r}"
+            )
         return family
 
     def _add(self, family: AnyFamily) -> None:

@@ -1,22 +1,42 @@
 """What the router records about itself: outcomes, errors, retries, breakers, fallbacks, latency.
 
-:class:`RouterMetrics` is the single recorder the router calls. It keeps
+:class:`RouterMetrics` is the single recorder the router calls. Every count
+lives in one place, the Prometheus registry ``registry``
+(:class:`core.metrics.Registry`): the summaries an operator reads
+(``error_summary``, ``retry_summary``, ``breaker_summary``,
+``fallback_summary``, ``full_summary``, in the shape docs/core.md
+describes) are added up from its counters when asked, never kept beside
+them. Where a summary breaks a count down further than /metrics does
+(errors by exception type, operation and deployment; retries by operation
+and deployment; fallbacks by operation and route) the counter carries
+*detail labels*, kept in process and summed away in the exposition (see
+:mod:`core.metrics`). Recorders that share one registry therefore share
+their counts.
 
-- the summaries an operator reads (``error_summary``, ``retry_summary``,
-  ``breaker_summary``, ``fallback_summary``, ``latency_stats``,
-  ``error_rate``/``success_rate``, ``full_summary``), in the shape
-  docs/core.md describes;
-- a Prometheus view of the same events in ``registry``
-  (:class:`core.metrics.Registry`);
-- a bounded history of :class:`MetricPoint` events and callbacks fed with
-  each point as it happens.
+Beside the registry stays only what a counter cannot hold, each fed from
+one place:
+
+- per operation, a reservoir of the most recent latencies (ms), for the
+  exact percentiles of ``latency_stats`` (the histogram has only buckets);
+- the most recent times to first token (``recent_ttft``);
+- the timestamps of recent successes and errors, for the windowed
+  ``error_rate``/``success_rate``;
+- per breaker, times rather than counts: when its current open stretch
+  began, the open time before it, its last reason and when; its state is
+  the ``llm_breaker_state`` gauge;
+- the largest attempt number seen (a maximum, not a sum);
+- a bounded history of :class:`MetricPoint` events, and callbacks fed each
+  point as it happens.
 
 Cost. ``record_success`` runs once per request on the router's hot path, so
 it touches only cached objects: one dict lookup for the (operation,
-deployment) handle, two counter adds, a histogram observe, two deque
-appends and a clock read (about 1 µs in CPython). It builds no
+deployment) handle, a counter add, a histogram observe, two deque appends
+and a clock read (well under 1 µs in CPython). It builds no
 :class:`MetricPoint` unless a callback is registered or ``success_sample_every``
-asks for sampled success points in the history.
+asks for sampled success points in the history. Counting once has a price
+off the hot path: a summary, and the running total an error's or a
+fallback's point carries, walk the children of the counter they read (a
+few µs for a few hundred children).
 
 History policy. The ring buffer (``history_size`` points) receives every
 error, retry, retry outcome, breaker transition and fallback: the rare,
@@ -48,7 +68,7 @@ from typing import Any, Final
 
 from .clock import Clock
 from .errors import LLMError
-from .metrics import CounterChild, HistogramChild, Registry
+from .metrics import Counter, CounterChild, GaugeChild, HistogramChild, Registry
 
 __all__ = [
     "BREAKER_STATES",
@@ -104,8 +124,8 @@ class MetricPoint:
     retry_count — the attempt number; retry_outcome — attempts made;
     circuit_state_change — the new state's gauge value (0 closed, 1
     half_open, 2 open, 3 isolated); fallback_activation — activations of
-    this kind so far; latency — milliseconds; success_count — successes of
-    this operation on this deployment so far.
+    this kind for this operation so far; latency — milliseconds;
+    success_count — successes of this operation on this deployment so far.
     """
 
     timestamp: float  # wall clock, seconds since the epoch
@@ -176,53 +196,32 @@ class FallbackSummary(_Summary):
 
 
 class _Breaker:
-    __slots__ = (
-        "closes",
-        "half_opens",
-        "isolations",
-        "last_at",
-        "last_reason",
-        "open_since",
-        "open_time",
-        "opens",
-        "state",
-        "transitions",
-    )
+    """What a breaker's summary needs beyond the registry: its gauge, and times.
 
-    def __init__(self, state: str) -> None:
-        self.state = state
-        self.transitions = 0
-        self.opens = 0
-        self.closes = 0
-        self.half_opens = 0
-        self.isolations = 0
-        self.open_time = 0.0
+    Its transition counts are ``llm_breaker_transitions_total`` and its state
+    the ``llm_breaker_state`` gauge held here; open time and the last reason
+    are not counts, so they are kept on this record.
+    """
+
+    __slots__ = ("gauge", "last_at", "last_reason", "open_since", "open_time")
+
+    def __init__(self, gauge: GaugeChild) -> None:
+        self.gauge = gauge
+        self.open_time = 0.0  # seconds in "open", stretches already ended
         self.open_since: float | None = None  # monotonic; set while open, if we saw it open
         self.last_reason = ""
-        self.last_at: float | None = None
+        self.last_at: float | None = None  # wall clock
+
+    @property
+    def state(self) -> str:
+        return BREAKER_STATES[int(self.gauge.value)]
 
     def zero(self, now: float) -> None:
-        self.transitions = self.opens = self.closes = self.half_opens = self.isolations = 0
         self.open_time = 0.0
         self.last_reason = ""
         self.last_at = None
         if self.open_since is not None:
             self.open_since = now
-
-    def summary(self, name: str, now: float) -> BreakerSummary:
-        open_time = self.open_time + (now - self.open_since if self.open_since is not None else 0.0)
-        return BreakerSummary(
-            name,
-            self.state,
-            self.transitions,
-            open_time,
-            self.opens,
-            self.closes,
-            self.half_opens,
-            self.isolations,
-            self.last_reason,
-            self.last_at,
-        )
 
 
 class _SuccessHandle:
@@ -259,8 +258,23 @@ def _nearest_rank(ordered: list[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
+def _counts(family: Counter) -> list[tuple[tuple[str, ...], int]]:
+    """A counter's children that counted something, as (label values, count).
+
+    Children that read zero are left out: after ``reset`` they stay (handles
+    hold them) but the summaries should read as if they had never been.
+    """
+    return [(key, int(child.value)) for key, child in family.children().items() if child.value]
+
+
+def _count(family: Counter, *values: str) -> int:
+    """One child's count, without making the child (that would add a series to /metrics)."""
+    child = family.get(*values)
+    return int(child.value) if child is not None else 0
+
+
 class RouterMetrics:
-    """The router's event recorder; see the module docstring for cost and policy.
+    """The router's event recorder; see the module docstring for what is kept where, cost and policy.
 
     ``history_size`` bounds the MetricPoint ring buffer (0 disables it);
     ``latency_samples`` bounds the per-operation latency reservoir (the
@@ -292,20 +306,29 @@ class RouterMetrics:
         self._rate_window = float(rate_window)
         self._sample_every = success_sample_every
 
+        # The counts. Label values are given exported first, then detail.
         reg = self.registry
         self._m_requests = reg.counter(
             "llm_requests_total", "Calls to deployments, by outcome (success or error).", ("operation", "deployment", "outcome")
         )
-        self._m_errors = reg.counter("llm_errors_total", "Errors by catalogue code and category.", ("code", "category"))
-        self._m_retries = reg.counter("llm_retries_total", "Retries scheduled.")
+        self._m_errors = reg.counter(
+            "llm_errors_total", "Errors by catalogue code and category.", ("code", "category"), detail=("type", "operation", "deployment")
+        )
+        self._m_retries = reg.counter("llm_retries_total", "Retries scheduled.", detail=("operation", "deployment"))
+        self._m_retry_delay = reg.counter("llm_retry_delay_seconds_total", "Backoff delay of the retries scheduled, in seconds.")
         self._m_retried = reg.counter("llm_retried_operations_total", "Operations that needed retries, by final outcome.", ("outcome",))
+        self._m_retried_attempts = reg.counter(
+            "llm_retried_operation_attempts_total", "Attempts made by operations that needed retries, by final outcome.", ("outcome",)
+        )
         self._m_transitions = reg.counter(
             "llm_breaker_transitions_total", "Circuit breaker state transitions, by new state.", ("breaker", "to")
         )
         self._m_breaker_state = reg.gauge(
             "llm_breaker_state", "Circuit breaker state: 0 closed, 1 half_open, 2 open, 3 isolated.", ("breaker",)
         )
-        self._m_fallbacks = reg.counter("llm_fallbacks_total", "Fallback activations, by kind.", ("kind",))
+        self._m_fallbacks = reg.counter(
+            "llm_fallbacks_total", "Fallback activations, by kind.", ("kind",), detail=("operation", "from", "to")
+        )
         self._m_latency = reg.histogram(
             "llm_request_latency_seconds", "Request latency in seconds.", ("operation",), buckets=LATENCY_BUCKETS
         )
@@ -317,7 +340,9 @@ class RouterMetrics:
             self._m_requests,
             self._m_errors,
             self._m_retries,
+            self._m_retry_delay,
             self._m_retried,
+            self._m_retried_attempts,
             self._m_transitions,
             self._m_fallbacks,
             self._m_latency,
@@ -326,47 +351,22 @@ class RouterMetrics:
             self._m_callback_failures,
         )
         self._ttft = self._m_ttft.labels()
-        self._ttft_recent: deque[float] = deque(maxlen=latency_samples)
 
-        self._callbacks: tuple[Callable[[MetricPoint], None], ...] = ()
-        self._history: deque[MetricPoint] = deque(maxlen=history_size)
-        self._success_handles: dict[tuple[str, str], _SuccessHandle] = {}
-        self._latency_handles: dict[str, tuple[HistogramChild, deque[float]]] = {}
+        # What no counter holds (see the module docstring).
+        self._ttft_recent: deque[float] = deque(maxlen=latency_samples)
         self._reservoirs: dict[str, deque[float]] = {}
         self._success_times: deque[float] = deque(maxlen=rate_max_events)
         self._error_times: deque[float] = deque(maxlen=rate_max_events)
         self._breakers: dict[str, _Breaker] = {}
-        self._zero()
-
-    def _zero(self) -> None:
-        """Every accumulated number back to nothing (gauges and breaker states stay)."""
-        self._emit_hot = bool(self._callbacks) or self._sample_every > 0
+        self._max_attempts = 0
+        self._callbacks: tuple[Callable[[MetricPoint], None], ...] = ()
+        self._history: deque[MetricPoint] = deque(maxlen=history_size)
         self._sample_count = 0
-        self._successes = 0
-        self._tokens = 0
-        self._errors: dict[tuple[str, str, str, str, str], int] = {}
-        self._errors_total = 0
-        self._errors_by_type: dict[str, int] = {}
-        self._retries_total = 0
-        self._retry_delay = 0.0
-        self._retry_max_attempts = 0
-        self._retry_ok = 0
-        self._retry_failed = 0
-        self._retry_ok_attempts = 0
-        self._retries_by_op: dict[str, int] = {}
-        self._retries_by_dep: dict[str, int] = {}
-        self._fallbacks: dict[tuple[str, str], int] = {}
-        self._fallback_routes: dict[tuple[str, str], int] = {}
-        self._callback_failures = 0
-        self._history.clear()
-        self._success_times.clear()
-        self._error_times.clear()
-        for reservoir in self._reservoirs.values():
-            reservoir.clear()  # in place: handles hold these deques
-        self._ttft_recent.clear()
-        now = self._clock.now()
-        for breaker in self._breakers.values():
-            breaker.zero(now)
+        self._emit_hot = success_sample_every > 0  # whether a success or latency may build a point
+
+        # Handles to registry children and reservoirs, so the hot path does one lookup.
+        self._success_handles: dict[tuple[str, str], _SuccessHandle] = {}
+        self._latency_handles: dict[str, tuple[HistogramChild, deque[float]]] = {}
 
     def recent_ttft(self) -> list[float]:
         """The most recent times to first token, in seconds (for timeouts that follow load)."""
@@ -382,7 +382,17 @@ class RouterMetrics:
         """
         for family in self._resettable:
             family.reset()
-        self._zero()
+        self._sample_count = 0
+        self._max_attempts = 0
+        self._history.clear()
+        self._success_times.clear()
+        self._error_times.clear()
+        for reservoir in self._reservoirs.values():
+            reservoir.clear()  # in place: handles hold these deques
+        self._ttft_recent.clear()
+        now = self._clock.now()
+        for breaker in self._breakers.values():
+            breaker.zero(now)
 
     # --- callbacks and history ---------------------------------------------------
 
@@ -402,7 +412,7 @@ class RouterMetrics:
 
     @property
     def callback_failures(self) -> int:
-        return self._callback_failures
+        return int(self._m_callback_failures.value)
 
     def _emit(self, metric_type: str, value: float, tags: dict[str, str], *, keep: bool = True) -> None:
         point = MetricPoint(self._clock.wall(), metric_type, value, tags)
@@ -412,7 +422,6 @@ class RouterMetrics:
             try:
                 callback(point)
             except Exception:
-                self._callback_failures += 1
                 self._m_callback_failures.inc()
 
     def _emit_sampled(self, metric_type: str, value: float, tags: dict[str, str]) -> None:
@@ -478,8 +487,6 @@ class RouterMetrics:
             hist.count += 1
         if tokens:
             handle.tokens.value += tokens
-            self._tokens += tokens
-        self._successes += 1
         now = self._clock.now()
         times = self._success_times
         if times and times[0] < now - self._rate_window:
@@ -509,40 +516,34 @@ class RouterMetrics:
             code, category = error.code, error.spec.category
         else:
             code, category = "UNCATALOGUED", "UNKNOWN"
-        key = (etype, code, category, operation, deployment)
-        self._errors[key] = self._errors.get(key, 0) + 1
-        self._errors_total += 1
-        _bump(self._errors_by_type, etype)
-        self._m_errors.labels(code, category).inc()
+        self._m_errors.labels(code, category, etype, operation, deployment).inc()
         self._m_requests.labels(operation, deployment, "error").inc()
         now = self._clock.now()
         _prune(self._error_times, now - self._rate_window)
         self._error_times.append(now)
-        self._emit(
-            MetricType.ERROR_COUNT,
-            self._errors_by_type[etype],
-            {"type": etype, "code": code, "category": category, "operation": operation, "deployment": deployment},
-        )
+        if self._history_size or self._callbacks:
+            # The point carries the running total for this exception type: added up
+            # from the counter's children (a few µs for a few hundred), not kept apart.
+            of_type = sum(child.value for key, child in self._m_errors.children().items() if key[2] == etype)
+            self._emit(
+                MetricType.ERROR_COUNT,
+                of_type,
+                {"type": etype, "code": code, "category": category, "operation": operation, "deployment": deployment},
+            )
 
     def record_retry(self, operation: str, deployment: str, attempt: int, delay_s: float) -> None:
         """A retry scheduled after ``attempt`` on ``deployment``, to run after ``delay_s`` seconds."""
-        self._retries_total += 1
-        self._retry_delay += delay_s
-        self._retry_max_attempts = max(self._retry_max_attempts, attempt)
-        _bump(self._retries_by_op, operation)
-        _bump(self._retries_by_dep, deployment)
-        self._m_retries.inc()
+        self._m_retries.labels(operation, deployment).inc()
+        self._m_retry_delay.inc(delay_s)
+        self._max_attempts = max(self._max_attempts, attempt)
         self._emit(MetricType.RETRY_COUNT, attempt, {"operation": operation, "deployment": deployment, "delay_s": f"{delay_s:g}"})
 
     def record_retry_outcome(self, operation: str, attempts: int, success: bool) -> None:
         """How an operation that needed retries ended, after ``attempts`` attempts in all."""
-        if success:
-            self._retry_ok += 1
-            self._retry_ok_attempts += attempts
-        else:
-            self._retry_failed += 1
-        self._retry_max_attempts = max(self._retry_max_attempts, attempts)
-        self._m_retried.labels("success" if success else "failure").inc()
+        outcome = "success" if success else "failure"
+        self._m_retried.labels(outcome).inc()
+        self._m_retried_attempts.labels(outcome).inc(attempts)
+        self._max_attempts = max(self._max_attempts, attempts)
         self._emit(MetricType.RETRY_OUTCOME, attempts, {"operation": operation, "success": "true" if success else "false"})
 
     def record_breaker_transition(self, breaker: str, old: str, new: str, reason: str) -> None:
@@ -556,30 +557,23 @@ class RouterMetrics:
             new_state = BREAKER_STATES[_STATE_VALUE[_plain(new)]]
         except (KeyError, TypeError):
             raise ValueError(f"unknown breaker state in {old!r} -> {new!r}; expected one of {BREAKER_STATES}") from None
-        stats = self._breakers.get(breaker)
-        if stats is None:
-            stats = self._breakers[breaker] = _Breaker(old_state)
-        if new_state == stats.state:
+        record = self._breakers.get(breaker)
+        if record is None:
+            # First sight: the breaker is in ``old`` (the gauge says so from now on).
+            record = self._breakers[breaker] = _Breaker(self._m_breaker_state.labels(breaker))
+            record.gauge.set(_STATE_VALUE[old_state])
+        if new_state == record.state:
             return
         now = self._clock.now()
-        if stats.open_since is not None:
-            stats.open_time += now - stats.open_since
-            stats.open_since = None
+        if record.open_since is not None:
+            record.open_time += now - record.open_since
+            record.open_since = None
         if new_state == "open":
-            stats.opens += 1
-            stats.open_since = now
-        elif new_state == "closed":
-            stats.closes += 1
-        elif new_state == "half_open":
-            stats.half_opens += 1
-        else:
-            stats.isolations += 1
-        stats.state = new_state
-        stats.transitions += 1
-        stats.last_reason = reason
-        stats.last_at = self._clock.wall()
+            record.open_since = now
+        record.gauge.set(_STATE_VALUE[new_state])
+        record.last_reason = reason
+        record.last_at = self._clock.wall()
         self._m_transitions.labels(breaker, new_state).inc()
-        self._m_breaker_state.labels(breaker).set(_STATE_VALUE[new_state])
         self._emit(
             MetricType.CIRCUIT_STATE_CHANGE,
             _STATE_VALUE[new_state],
@@ -588,23 +582,20 @@ class RouterMetrics:
 
     def record_fallback(self, operation: str, kind: str, from_deployment: str = "", to_deployment: str = "") -> None:
         """A fallback of ``kind`` (see :data:`FALLBACK_KINDS`; other kinds are counted too)."""
-        key = (operation, kind)
-        count = self._fallbacks[key] = self._fallbacks.get(key, 0) + 1
-        if from_deployment or to_deployment:
-            route = (operation, f"{from_deployment} -> {to_deployment}")
-            self._fallback_routes[route] = self._fallback_routes.get(route, 0) + 1
-        self._m_fallbacks.labels(kind).inc()
-        self._emit(
-            MetricType.FALLBACK_ACTIVATION,
-            count,
-            {"operation": operation, "kind": kind, "from": from_deployment, "to": to_deployment},
-        )
+        self._m_fallbacks.labels(kind, operation, from_deployment, to_deployment).inc()
+        if self._history_size or self._callbacks:
+            so_far = sum(c.value for key, c in self._m_fallbacks.children().items() if key[0] == kind and key[1] == operation)
+            self._emit(
+                MetricType.FALLBACK_ACTIVATION,
+                so_far,
+                {"operation": operation, "kind": kind, "from": from_deployment, "to": to_deployment},
+            )
 
     def inflight(self, deployment: str, delta: int) -> None:
         """Calls in flight to ``deployment`` went up (or down) by ``delta``."""
         self._m_inflight.labels(deployment).inc(delta)
 
-    # --- summaries ---------------------------------------------------------------
+    # --- summaries: added up from the registry when asked --------------------------
 
     def error_summary(self, error_type: str | None = None) -> ErrorSummary:
         """Errors recorded; ``error_type`` keeps those whose class name, code or category equals it."""
@@ -614,7 +605,7 @@ class RouterMetrics:
         by_operation: dict[str, int] = {}
         by_deployment: dict[str, int] = {}
         total = 0
-        for (etype, code, category, operation, deployment), n in self._errors.items():
+        for (code, category, etype, operation, deployment), n in _counts(self._m_errors):
             if error_type is not None and error_type not in (etype, code, category):
                 continue
             total += n
@@ -626,17 +617,50 @@ class RouterMetrics:
         return ErrorSummary(total, by_type, by_code, by_category, by_operation, by_deployment)
 
     def retry_summary(self) -> RetrySummary:
-        avg = self._retry_ok_attempts / self._retry_ok if self._retry_ok else 0.0
+        by_operation: dict[str, int] = {}
+        by_deployment: dict[str, int] = {}
+        for (operation, deployment), n in _counts(self._m_retries):
+            _bump(by_operation, operation, n)
+            _bump(by_deployment, deployment, n)
+        ok = _count(self._m_retried, "success")
+        ok_attempts = _count(self._m_retried_attempts, "success")
         return RetrySummary(
-            self._retries_total,
-            self._retry_ok,
-            self._retry_failed,
-            self._retry_delay,
-            self._retry_max_attempts,
-            avg,
-            dict(self._retries_by_op),
-            dict(self._retries_by_dep),
+            sum(by_operation.values()),
+            ok,
+            _count(self._m_retried, "failure"),
+            float(self._m_retry_delay.value),
+            self._max_attempts,
+            ok_attempts / ok if ok else 0.0,
+            by_operation,
+            by_deployment,
         )
+
+    def _breaker_summaries(self, only: str | None = None) -> dict[str, BreakerSummary]:
+        """Every breaker seen (or just ``only``), by name, counts from ``llm_breaker_transitions_total``."""
+        moves: dict[str, dict[str, int]] = {}
+        for (name, new_state), n in _counts(self._m_transitions):
+            if only is None or name == only:
+                _bump(moves.setdefault(name, {}), new_state, n)
+        now = self._clock.now()
+        out: dict[str, BreakerSummary] = {}
+        for name, record in self._breakers.items():
+            if only is not None and name != only:
+                continue
+            to = moves.get(name, {})
+            running = now - record.open_since if record.open_since is not None else 0.0
+            out[name] = BreakerSummary(
+                name,
+                record.state,
+                sum(to.values()),
+                record.open_time + running,
+                to.get("open", 0),
+                to.get("closed", 0),
+                to.get("half_open", 0),
+                to.get("isolated", 0),
+                record.last_reason,
+                record.last_at,
+            )
+        return out
 
     def breaker_summary(self, breaker: str | None = None) -> BreakerSummary:
         """One breaker (a never-seen one reads closed, all zeros), or with None every breaker summed.
@@ -644,11 +668,10 @@ class RouterMetrics:
         Summed, ``current_state`` is the worst state of any breaker
         (isolated > open > half_open > closed).
         """
-        now = self._clock.now()
         if breaker is not None:
-            stats = self._breakers.get(breaker)
-            return stats.summary(breaker, now) if stats is not None else _Breaker("closed").summary(breaker, now)
-        parts = [b.summary(name, now) for name, b in self._breakers.items()]
+            found = self._breaker_summaries(breaker).get(breaker)
+            return found if found is not None else BreakerSummary(breaker, "closed", 0, 0.0, 0, 0, 0, 0)
+        parts = list(self._breaker_summaries().values())
         worst = max((p.current_state for p in parts), key=_STATE_VALUE.__getitem__, default="closed")
         latest = max((p for p in parts if p.last_transition_at is not None), key=lambda p: p.last_transition_at or 0.0, default=None)
         return BreakerSummary(
@@ -666,18 +689,17 @@ class RouterMetrics:
 
     def breakers(self) -> dict[str, BreakerSummary]:
         """Every breaker seen, by name."""
-        now = self._clock.now()
-        return {name: b.summary(name, now) for name, b in sorted(self._breakers.items())}
+        return dict(sorted(self._breaker_summaries().items()))
 
     def fallback_summary(self, operation: str | None = None) -> FallbackSummary:
         by_kind: dict[str, int] = {}
-        for (op, kind), n in self._fallbacks.items():
-            if operation is None or op == operation:
-                _bump(by_kind, kind, n)
         by_route: dict[str, int] = {}
-        for (op, route), n in self._fallback_routes.items():
-            if operation is None or op == operation:
-                _bump(by_route, route, n)
+        for (kind, op, src, dst), n in _counts(self._m_fallbacks):
+            if operation is not None and op != operation:
+                continue
+            _bump(by_kind, kind, n)
+            if src or dst:
+                _bump(by_route, f"{src} -> {dst}", n)
         hits, misses = by_kind.get("cache_hit", 0), by_kind.get("cache_miss", 0)
         return FallbackSummary(
             sum(by_kind.values()),
@@ -744,6 +766,12 @@ class RouterMetrics:
         """Successes per second over the last ``window_s`` seconds (default: ``rate_window``)."""
         return self._rate(self._success_times, window_s)
 
+    def _request_counts(self) -> dict[str, int]:
+        counts = {"successes": 0, "errors": 0, "tokens": sum(n for _, n in _counts(self._m_tokens))}
+        for (_, _, outcome), n in _counts(self._m_requests):
+            counts["successes" if outcome == "success" else "errors"] += n
+        return counts
+
     def inflight_counts(self) -> dict[str, float]:
         return {key[0]: child.value for key, child in sorted(self._m_inflight.children().items())}
 
@@ -758,7 +786,7 @@ class RouterMetrics:
             "error_rate_per_second": self.error_rate(),
             "success_rate_per_second": self.success_rate(),
             "latencies": {op: self.latency_stats(op) for op in self.latency_operations()},
-            "requests": {"successes": self._successes, "errors": self._errors_total, "tokens": self._tokens},
+            "requests": self._request_counts(),
             "inflight": self.inflight_counts(),
-            "callback_failures": self._callback_failures,
+            "callback_failures": self.callback_failures,
         }

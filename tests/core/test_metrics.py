@@ -243,6 +243,55 @@ def test_histogram_matches_a_naive_count(values: list[float], bounds: list[float
     assert value_of(text, "x_sum", k="v") == pytest.approx(sum(values), abs=1e-6)
 
 
+# --- detail labels ----------------------------------------------------------------
+
+
+def test_detail_labels_are_kept_apart_but_summed_in_the_exposition() -> None:
+    reg = Registry()
+    c = reg.counter("err_total", "h", ("code",), detail=("deployment",))
+    c.labels("E1", "a").inc()
+    c.labels("E1", "b").inc(2)
+    c.labels(code="E2", deployment="a").inc()
+    assert c.children().keys() == {("E1", "a"), ("E1", "b"), ("E2", "a")}
+    assert c.labelnames == ("code",) and c.detail_labels == ("deployment",)
+    assert reg.render_prometheus() == '# HELP err_total h\n# TYPE err_total counter\nerr_total{code="E1"} 3\nerr_total{code="E2"} 1\n'
+    assert reg.sample_value("err_total", {"code": "E1"}) == 3
+    with pytest.raises(ValueError):
+        c.labels("E1")  # the detail values are part of the key
+
+
+def test_a_counter_exported_unlabelled_with_detail_shows_its_zero() -> None:
+    reg = Registry()
+    c = reg.counter("retries_total", "h", detail=("operation",))
+    assert value_of(reg.render_prometheus(), "retries_total") == 0
+    c.labels("chat").inc()
+    c.labels("embed").inc(2)
+    assert value_of(reg.render_prometheus(), "retries_total") == 3
+    with pytest.raises(ValueError, match="labels"):
+        c.inc()  # no single child to count into
+
+
+def test_detail_labels_are_for_counters_and_part_of_the_registration() -> None:
+    reg = Registry()
+    with pytest.raises(ValueError, match="only a counter"):
+        Gauge("g", "h", (), ("x",))
+    with pytest.raises(ValueError, match="duplicate"):
+        reg.counter("c_total", "h", ("a",), detail=("a",))
+    c = reg.counter("c_total", "h", ("a",), detail=("b",))
+    assert reg.counter("c_total", "h", ("a",), detail=("b",)) is c
+    with pytest.raises(ValueError, match="detail"):
+        reg.counter("c_total", "h", ("a",))
+
+
+def test_get_finds_a_child_without_making_one() -> None:
+    reg = Registry()
+    c = reg.counter("c_total", "h", ("a",))
+    assert c.get("x") is None
+    assert reg.render_prometheus().count("c_total{") == 0
+    child = c.labels("x")
+    assert c.get("x") is child
+
+
 # --- the registry ---------------------------------------------------------------
 
 

@@ -624,6 +624,60 @@ def test_two_recorders_can_share_a_registry() -> None:
     assert a.registry is reg
 
 
+def test_the_summaries_are_read_from_the_registry() -> None:
+    reg = Registry()
+    a = RouterMetrics(ManualClock(), reg)
+    b = RouterMetrics(ManualClock(), reg)
+    a.record_error(net_error(), "chat", "x")
+    a.record_retry("chat", "x", 1, 0.5)
+    a.record_fallback("chat", "switch", "x", "y")
+    a.record_success("chat", "x", 0.1, tokens=3)
+    # b recorded nothing of its own, but counts live only in the shared registry
+    assert b.error_summary().errors_by_deployment == {"x": 1}
+    assert b.retry_summary().retries_by_operation == {"chat": 1}
+    assert b.fallback_summary().by_route == {"x -> y": 1}
+    assert b.full_summary()["requests"] == {"successes": 1, "errors": 1, "tokens": 3}
+    # the breakdowns behind them are summed away in the exposition
+    text = reg.render_prometheus()
+    assert value_of(text, "llm_errors_total", code="LLM_NET_001_E", category="NET") == 1
+    assert value_of(text, "llm_retries_total") == 1
+    assert value_of(text, "llm_fallbacks_total", kind="switch") == 1
+
+
+def test_a_reset_leaves_no_zero_entries_in_the_breakdowns() -> None:
+    m, _ = make()
+    m.record_error(net_error(), "chat", "a")
+    m.record_retry("chat", "a", 1, 0.5)
+    m.record_fallback("chat", "switch", "a", "b")
+    m.reset()
+    m.record_error(catalogue.TIMEOUT_READ.error(), "embed", "b")
+    assert m.error_summary().errors_by_type == {"DeadlineError": 1}
+    assert m.error_summary().errors_by_deployment == {"b": 1}
+    assert m.retry_summary().retries_by_operation == {}
+    assert m.fallback_summary().by_kind == {} and m.fallback_summary().by_route == {}
+
+
+def test_retry_delay_and_attempts_are_exported() -> None:
+    m, _ = make()
+    m.record_retry("chat", "a", 1, 0.5)
+    m.record_retry("chat", "a", 2, 1.25)
+    m.record_retry_outcome("chat", 3, True)
+    m.record_retry_outcome("chat", 2, False)
+    text = m.registry.render_prometheus()
+    assert value_of(text, "llm_retry_delay_seconds_total") == 1.75
+    assert value_of(text, "llm_retried_operation_attempts_total", outcome="success") == 3
+    assert value_of(text, "llm_retried_operation_attempts_total", outcome="failure") == 2
+
+
+def test_a_breaker_first_seen_without_moving_shows_its_state() -> None:
+    m, _ = make()
+    m.record_breaker_transition("a", "open", "open", "already open")
+    assert m.breaker_summary("a").current_state == "open"
+    assert m.breaker_summary("a").state_transitions == 0
+    assert set(m.breakers()) == {"a"}
+    assert m.registry.sample_value("llm_breaker_state", {"breaker": "a"}) == 2
+
+
 def test_everything_renders_as_valid_exposition() -> None:
     m, _ = make()
     m.record_success("chat", 'dep "quoted"\\', 0.1, 0.02, 4)
