@@ -20,15 +20,18 @@ if TYPE_CHECKING:
     from .llamacpp import LlamaCppBackend
     from .model_fetch import ensure_model
     from .protocol import uvicorn_config
+    from .settings import EdgeSettings, ServerConfig
     from .state import EdgeState
     from .store import SQLiteStore
     from .upstream import UpstreamBackend
 
 # name -> the module (under this package) that defines it
 _EXPORTS = {
+    "EdgeSettings": "settings",
     "EdgeState": "state",
     "LlamaCppBackend": "llamacpp",
     "SQLiteStore": "store",
+    "ServerConfig": "settings",
     "UpstreamBackend": "upstream",
     "build_state": "compose",
     "create_app": "app",
@@ -41,9 +44,11 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "EdgeSettings",
     "EdgeState",
     "LlamaCppBackend",
     "SQLiteStore",
+    "ServerConfig",
     "UpstreamBackend",
     "build_state",
     "create_app",

@@ -87,7 +87,7 @@ def create_app(state: EdgeState) -> Starlette:
     # bundle at "/": dist/web or LLM_ROUTER_WEB_DIR (see bundle.py).
     app.router.default = WebBundle()
     app.state.edge = state
-    origins = state.router.settings.server.cors_origins
+    origins = state.server.cors_origins
     if origins:
         app.add_middleware(CORS, origins=origins)
     app.add_middleware(RequestContext)  # added last, so outermost: request ids and the last line of defence cover CORS too

@@ -24,6 +24,7 @@ from .app import create_app
 from .model_fetch import MODEL_FILE
 from .monitor import Monitor
 from .paths import data_dir, models_dir
+from .settings import EdgeSettings
 from .state import EdgeState
 
 __all__ = ["build_state", "default_settings", "load_settings", "make_app"]
@@ -54,10 +55,10 @@ def default_settings(model_path: Path | None = None, n_ctx: int = DEFAULT_N_CTX)
     }
 
 
-def load_settings(config: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
+def load_settings(config: Path | None, environ: Mapping[str, str] = os.environ) -> EdgeSettings:
     """The configuration file (TOML or JSON, by extension) with environment overrides, or the defaults."""
     if config is None:
-        return Settings.from_env(environ, base=Settings.from_dict(default_settings()))
+        return EdgeSettings.from_env(environ, base=EdgeSettings.from_dict(default_settings()))
     try:
         text = config.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -65,7 +66,7 @@ def load_settings(config: Path | None, environ: Mapping[str, str] = os.environ) 
     except OSError as exc:
         raise catalogue.CONFIG_INVALID.error(f"cannot read {config}: {exc.strerror or exc}", path=str(config)) from None
     fmt = "json" if config.suffix.lower() == ".json" else "toml"
-    return Settings.load(text, fmt=fmt, environ=environ)
+    return EdgeSettings.load(text, fmt=fmt, environ=environ)
 
 
 def _build_backends(settings: Settings) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def _build_backends(settings: Settings) -> dict[str, Any]:
         if provider.kind == "llamacpp":
             from .llamacpp import LlamaCppBackend  # llama-cpp-python is heavy: imported only when used
 
-            # Checked when the settings were loaded (core.config._OPTIONS): model_path a
+            # Checked when the settings were loaded (EdgeSettings.provider_options): model_path a
             # non-empty string, n_ctx an int in [16, 1048576], n_threads an int in [1, 1024] or None.
             opts = provider.options
             path = opts.get("model_path") or str(models_dir() / MODEL_FILE)
@@ -106,11 +107,15 @@ def build_state(
     api_key: str | None = None,
     monitor: bool = True,
 ) -> EdgeState:
+    if not isinstance(settings, EdgeSettings):
+        # The core's Settings (a test's, a bench's, built by hand): read as the server's, so that
+        # its providers' options are checked against the backends here; [server] takes its defaults.
+        settings = EdgeSettings.from_dict(settings.to_dict())
     backends = dict(backends) if backends is not None else _build_backends(settings)
     store = store if store is not None else _open_store(store_path)
     router = Router(settings, backends, store=store)
     admission = Admission(settings.monitor.max_concurrency, settings.monitor.queue_size)
-    state = EdgeState(router=router, backends=backends, store=store, admission=admission, api_key=api_key)
+    state = EdgeState(router=router, backends=backends, store=store, admission=admission, api_key=api_key, server=settings.server)
 
     async def remember_loop() -> None:
         state.loop = asyncio.get_running_loop()

@@ -36,10 +36,10 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from llm_runner_router.core import catalogue, jsonlog
-from llm_runner_router.core.config import ServerConfig
 from llm_runner_router.core.errors import LLMError
 
 from . import openai_format as fmt
+from .settings import ServerConfig
 
 __all__ = ["ConnectionStats", "effective_limit", "guarded_protocol", "raise_fd_limit", "uvicorn_config"]
 
@@ -242,7 +242,7 @@ def uvicorn_config(app: Any, **options: Any) -> Any:
     import uvicorn
 
     state = app.state.edge
-    limits: ServerConfig = state.router.settings.server
+    limits: ServerConfig = state.server
     stats = ConnectionStats(limit=effective_limit(limits.max_connections, raise_fd_limit()))
     if stats.limit < limits.max_connections:
         _log.warning(

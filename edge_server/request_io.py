@@ -50,7 +50,7 @@ async def read_body(request: Request) -> bytes:
         raise catalogue.VAL_TOO_LARGE.error(f"request body is {declared} bytes; the limit is {MAX_BODY_BYTES}", limit=MAX_BODY_BYTES)
     chunks: list[bytes] = []
     size = 0
-    timeout = state_of(request).router.settings.server.body_timeout
+    timeout = state_of(request).server.body_timeout
     try:
         async with asyncio.timeout(timeout):
             async for chunk in request.stream():

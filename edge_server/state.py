@@ -19,6 +19,7 @@ from llm_runner_router.core.store import Store
 
 from .admission import Admission
 from .protocol import ConnectionStats
+from .settings import ServerConfig
 
 __all__ = ["EdgeState", "MonitorHooks"]
 
@@ -46,6 +47,7 @@ class EdgeState:
     store: Store
     admission: Admission
     api_key: str | None = None
+    server: ServerConfig = field(default_factory=ServerConfig)  # the [server] section: CORS and the client limits
     started: float = field(default_factory=time.monotonic)
     monitor: MonitorHooks | None = None  # edge_server.monitor.Monitor, when running
     on_startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

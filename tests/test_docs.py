@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import get_args, get_type_hints
 
 from llm_runner_router import core
-from llm_runner_router.core.config import _OPTIONS, _RULES, _SECTIONS, _TABLES, Settings, _allowed
+from llm_runner_router.core.config import allowed, rules_of
 from llm_runner_router.core.strategies import strategy_names
+from llm_runner_router.edge.settings import EdgeSettings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -17,7 +18,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 def test_core_doc_configuration_example_is_valid() -> None:
     text = (DOCS / "core.md").read_text()
     (toml,) = re.findall(r"```toml\n(.*?)```", text, re.S)
-    settings = Settings.from_toml(toml)
+    settings = EdgeSettings.from_toml(toml)  # the example shows the edge server's [server] too
     assert settings.aliases["chat"].deployments == ("local-small", "cloud-large")
     assert settings.aliases["chat"].hedge_after is None
 
@@ -50,24 +51,26 @@ def _table_rows(text: str) -> dict[str, list[str]]:
 
 def test_core_doc_states_every_numbers_range() -> None:
     rows = _table_rows((DOCS / "core.md").read_text())
-    for section, cls in [*_SECTIONS.items(), *_TABLES.items()]:
+    sections = EdgeSettings.sections()  # the core's and the edge server's
+    for section, cls in [*sections.items(), *EdgeSettings.tables().items()]:
         hints = get_type_hints(cls)
         for f in dataclasses.fields(cls):
             kinds = [a for a in get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
             if not f.init or len(kinds) != 1 or kinds[0] not in (int, float):
                 continue
-            path = f"{section}.{f.name}" if section in _SECTIONS else f"{section}.<name>.{f.name}"
+            path = f"{section}.{f.name}" if section in sections else f"{section}.<name>.{f.name}"
             assert path in rows, f"docs/core.md does not give the range of {path}"
-            allowed = _allowed(_RULES[cls][f.name], path).removeprefix("in ")
-            assert rows[path][0].startswith(f"`{allowed}`"), (path, rows[path][0], allowed)
+            bounds = allowed(rules_of(cls)[f.name], path).removeprefix("in ")
+            assert rows[path][0].startswith(f"`{bounds}`"), (path, rows[path][0], bounds)
 
 
 def test_edge_server_doc_states_every_provider_option() -> None:
     text = (DOCS / "edge-server.md").read_text()
     documented = set(re.findall(r"^\| `(\w+)` \| `(\w+)` \|", text, re.M))
-    assert documented == {(kind, option) for kind, schema in _OPTIONS.items() for option in schema}
-    for kind, schema in _OPTIONS.items():
+    options = EdgeSettings.provider_options
+    assert documented == {(kind, option) for kind, schema in options.items() for option in schema}
+    for kind, schema in options.items():
         for option, (_, rule) in schema.items():
             if rule.le is not None:
                 row = re.search(rf"^\| `{kind}` \| `{option}` \|([^\n]*)$", text, re.M)
-                assert row is not None and f"`{_allowed(rule, option).removeprefix('in ')}`" in row.group(1), (kind, option)
+                assert row is not None and f"`{allowed(rule, option).removeprefix('in ')}`" in row.group(1), (kind, option)

@@ -28,8 +28,8 @@ CORE_ALL = [
     "classify_text", "plan_engines", "register_strategy", "strategy_names",
 ]  # fmt: skip
 EDGE_ALL = [
-    "EdgeState", "LlamaCppBackend", "SQLiteStore", "UpstreamBackend", "build_state", "create_app", "default_settings",
-    "ensure_model", "load_settings", "main", "make_app", "uvicorn_config",
+    "EdgeSettings", "EdgeState", "LlamaCppBackend", "SQLiteStore", "ServerConfig", "UpstreamBackend", "build_state",
+    "create_app", "default_settings", "ensure_model", "load_settings", "main", "make_app", "uvicorn_config",
 ]  # fmt: skip
 WEB_ALL = [
     "MODEL", "BrowserEngineBackend", "JsEngine", "Runtime", "chunk_from_js", "error_from_js", "event_to_dict",

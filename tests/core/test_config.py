@@ -13,11 +13,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from llm_runner_router.core import catalogue
-from llm_runner_router.core.config import (  # the tables the range tests are derived from
-    _OPTIONS,
-    _RULES,
-    _SECTIONS,
-    _TABLES,
+from llm_runner_router.core.config import (
     ENV_PREFIX,
     AliasConfig,
     BreakerConfig,
@@ -29,6 +25,7 @@ from llm_runner_router.core.config import (  # the tables the range tests are de
     RetryConfig,
     Settings,
     StreamConfig,
+    rules_of,
 )
 from llm_runner_router.core.errors import ConfigError, LLMError
 from llm_runner_router.core.types import Deployment
@@ -473,13 +470,13 @@ def test_field_must_not_be_below_another(section: str, values: dict[str, Any], f
 
 # --- upper bounds: every number has one -------------------------------------------------------
 #
-# Derived from the classes and _RULES, so that a new numeric field without an upper bound fails here.
+# Derived from the classes and their rules (rules_of), so that a new numeric field without an upper bound fails here.
 
 # Where each class sits in a document: a section, or one entry of a table of minimal_tables().
 _ENTRY = {"providers": "local", "deployments": "small", "aliases": "chat"}
 _PLACE: dict[type[Any], tuple[str, str | None]] = {
-    **{cls: (name, None) for name, cls in _SECTIONS.items()},
-    **{cls: (name, _ENTRY[name]) for name, cls in _TABLES.items()},
+    **{cls: (name, None) for name, cls in Settings.sections().items()},
+    **{cls: (name, _ENTRY[name]) for name, cls in Settings.tables().items()},
 }
 
 
@@ -514,9 +511,9 @@ def _document(cls: type[Any], values: dict[str, Any]) -> dict[str, Any]:
 def _with_dependents(cls: type[Any], name: str, value: Any) -> dict[str, Any]:
     """``name`` set to ``value``, and every field that must be >= it at its own upper bound."""
     values = {name: value}
-    for other, rule in _RULES[cls].items():
+    for other, rule in rules_of(cls).items():
         if rule.ge_field == name:
-            assert rule.le is not None and rule.le >= _RULES[cls][name].le, f"{_path(cls, other)} cannot reach {_path(cls, name)}"
+            assert rule.le is not None and rule.le >= rules_of(cls)[name].le, f"{_path(cls, other)} cannot reach {_path(cls, name)}"
             values[other] = rule.le
     return values
 
@@ -547,8 +544,8 @@ def test_the_numbers_are_all_found() -> None:
 
 @pytest.mark.parametrize(("cls", "name", "kind"), NUMBERS, ids=_ids(NUMBERS))
 def test_every_number_has_a_range(cls: type[Any], name: str, kind: type) -> None:
-    rule = _RULES.get(cls, {}).get(name)
-    assert rule is not None, f"{_path(cls, name)} has no rule in core.config._RULES"
+    rule = rules_of(cls).get(name)
+    assert rule is not None, f"{_path(cls, name)} has no rule (core/config/sections.py)"
     assert rule.le is not None, f"{_path(cls, name)} has no upper bound (le)"
     assert rule.gt is not None or rule.ge is not None or rule.ge_field is not None, f"{_path(cls, name)} has no lower bound"
     if kind is int:
@@ -557,7 +554,7 @@ def test_every_number_has_a_range(cls: type[Any], name: str, kind: type) -> None
 
 @pytest.mark.parametrize(("cls", "name", "kind"), NUMBERS, ids=_ids(NUMBERS))
 def test_every_number_is_accepted_at_its_upper_bound_and_refused_above(cls: type[Any], name: str, kind: type) -> None:
-    rule = _RULES[cls][name]
+    rule = rules_of(cls)[name]
     assert rule.le is not None
     section, key = _PLACE[cls]
     at = _at(kind, rule.le)
@@ -578,7 +575,7 @@ SECTION_NUMBERS = [row for row in NUMBERS if _PLACE[row[0]][1] is None]
 
 @pytest.mark.parametrize(("cls", "name", "kind"), SECTION_NUMBERS, ids=_ids(SECTION_NUMBERS))
 def test_env_numbers_are_accepted_at_their_upper_bound_and_refused_above(cls: type[Any], name: str, kind: type) -> None:
-    rule = _RULES[cls][name]
+    rule = rules_of(cls)[name]
     assert rule.le is not None
     section = _PLACE[cls][0]
     var = f"{ENV_PREFIX}{section}__{name}".upper()
@@ -636,7 +633,7 @@ def test_settings_at_every_upper_bound_serve_a_request() -> None:
 
     data: dict[str, Any] = minimal_tables()
     for cls, name, kind in NUMBERS:
-        rule = _RULES[cls][name]
+        rule = rules_of(cls)[name]
         assert rule.le is not None
         section, key = _PLACE[cls]
         place = data.setdefault(section, {}) if key is None else data[section][key]
@@ -655,9 +652,12 @@ def test_settings_at_every_upper_bound_serve_a_request() -> None:
 
 
 # --- provider options, by kind ---------------------------------------------------------------
+#
+# The core serves one kind itself, the page's "browser", which takes no option; the edge server's
+# kinds (llamacpp, openai) and their options are its own (tests/edge_server/test_config_edge.py).
 
 
-def with_options(options: dict[str, Any], kind: str = "llamacpp") -> dict[str, Any]:
+def with_options(options: dict[str, Any], kind: str) -> dict[str, Any]:
     data = minimal_tables()
     data["providers"]["local"] = {"kind": kind, "options": options}
     if kind == "openai":
@@ -665,100 +665,23 @@ def with_options(options: dict[str, Any], kind: str = "llamacpp") -> dict[str, A
     return data
 
 
-def test_options_are_declared_for_every_provider_kind() -> None:
-    assert set(_OPTIONS) == set(_RULES[ProviderConfig]["kind"].choices)
+def test_the_core_declares_options_for_the_browser_kind_only() -> None:
+    assert set(Settings.provider_options) == {"browser"}
+    assert set(Settings.provider_options) < set(rules_of(ProviderConfig)["kind"].choices)
 
 
-@pytest.mark.parametrize(("kind", "option"), [(kind, option) for kind, schema in _OPTIONS.items() for option in schema])
-def test_every_numeric_option_has_a_range(kind: str, option: str) -> None:
-    tp, rule = _OPTIONS[kind][option]
-    if _number_type(tp) is not None:
-        assert rule.le is not None and (rule.gt is not None or rule.ge is not None)
+@pytest.mark.parametrize(("option", "suggestion"), [("n_ctx", None), ("model_path", None)])
+def test_the_browser_kind_takes_no_option(option: str, suggestion: str | None) -> None:
+    assert Settings.from_dict(with_options({}, "browser")).providers["local"].options == {}
+    err = raises(UNKNOWN, f"providers.local.options.{option}", Settings.from_dict, with_options({option: 1}, "browser"))
+    assert err.context["suggestion"] == suggestion and "no field is accepted here" in err.message
 
 
-@pytest.mark.parametrize(
-    ("kind", "options"),
-    [
-        ("llamacpp", {}),
-        ("llamacpp", {"model_path": "models/m.gguf", "n_ctx": 16, "n_threads": 1}),
-        ("llamacpp", {"n_ctx": 1_048_576, "n_threads": 1024}),
-        ("llamacpp", {"n_threads": None}),
-        ("openai", {}),
-        ("openai", {"include_usage": False, "prefill": "prefix_flag", "health_timeout": 3600.0, "max_line_bytes": 64 * 1024 * 1024}),
-        ("openai", {"prefill": "vllm", "health_timeout": 0.5, "max_line_bytes": 1}),
-        ("browser", {}),
-    ],
-)
-def test_valid_provider_options(kind: str, options: dict[str, Any]) -> None:
+@pytest.mark.parametrize("kind", ["llamacpp", "openai"])
+def test_options_of_a_kind_another_shell_serves_are_kept_unread(kind: str) -> None:
+    """The page's core holds an edge provider's options as given: the edge checks them (EdgeSettings)."""
+    options = {"n_ctx": "big", "anything": [1, 2]}
     assert Settings.from_dict(with_options(options, kind)).providers["local"].options == options
-
-
-def test_numeric_options_are_converted() -> None:
-    options = Settings.from_dict(with_options({"health_timeout": 2}, "openai")).providers["local"].options
-    assert options == {"health_timeout": 2.0} and type(options["health_timeout"]) is float
-    assert Settings.from_toml('[providers.l]\nkind = "llamacpp"\noptions = { n_threads = "none" }\n').providers["l"].options == {
-        "n_threads": None
-    }
-
-
-@pytest.mark.parametrize(
-    ("kind", "options", "option"),
-    [
-        ("llamacpp", {"n_ctx": "big"}, "n_ctx"),
-        ("llamacpp", {"n_ctx": 2048.0}, "n_ctx"),
-        ("llamacpp", {"n_ctx": True}, "n_ctx"),
-        ("llamacpp", {"n_ctx": 15}, "n_ctx"),
-        ("llamacpp", {"n_ctx": 1_048_577}, "n_ctx"),
-        ("llamacpp", {"n_ctx": 10**20}, "n_ctx"),
-        ("llamacpp", {"model_path": 5}, "model_path"),
-        ("llamacpp", {"model_path": " "}, "model_path"),
-        ("llamacpp", {"model_path": ["a.gguf"]}, "model_path"),
-        ("llamacpp", {"model_path": None}, "model_path"),
-        ("llamacpp", {"n_threads": 0}, "n_threads"),
-        ("llamacpp", {"n_threads": 1025}, "n_threads"),
-        ("llamacpp", {"n_threads": "4"}, "n_threads"),
-        ("openai", {"include_usage": "yes"}, "include_usage"),
-        ("openai", {"prefill": "shout"}, "prefill"),
-        ("openai", {"health_timeout": 0}, "health_timeout"),
-        ("openai", {"health_timeout": 3601}, "health_timeout"),
-        ("openai", {"health_timeout": math.nan}, "health_timeout"),
-        ("openai", {"max_line_bytes": 0}, "max_line_bytes"),
-        ("openai", {"max_line_bytes": 64 * 1024 * 1024 + 1}, "max_line_bytes"),
-    ],
-)
-def test_invalid_provider_options(kind: str, options: dict[str, Any], option: str) -> None:
-    raises(INVALID, f"providers.local.options.{option}", Settings.from_dict, with_options(options, kind))
-
-
-def test_the_reviews_hostile_values_are_coded_errors() -> None:
-    head = '[providers.local]\nkind = "llamacpp"\n'
-    err = raises(INVALID, "providers.local.options.n_ctx", Settings.from_toml, head + 'options = { n_ctx = "big" }\n')
-    assert "must be an integer (got 'big')" in err.message
-    err = raises(INVALID, "providers.local.options.model_path", Settings.from_toml, head + "options = { model_path = 5 }\n")
-    assert "must be a string (got 5)" in err.message
-    err = raises(INVALID, "breaker.history_size", Settings.from_toml, "[breaker]\nhistory_size = 100000000000000000000\n")
-    assert "must be in [1, 100000] (got 100000000000000000000)" in err.message
-    raises(INVALID, "providers.p.options.n_ctx", ProviderConfig, name="p", kind="llamacpp", options={"n_ctx": "big"})
-
-
-@pytest.mark.parametrize(
-    ("kind", "option", "suggestion"),
-    [
-        ("llamacpp", "n_ctxx", "n_ctx"),
-        ("llamacpp", "nthreads", "n_threads"),
-        ("llamacpp", "model", "model_path"),
-        ("openai", "health_timout", "health_timeout"),
-        ("openai", "organization", None),
-        ("browser", "n_ctx", None),
-    ],
-)
-def test_unknown_provider_option(kind: str, option: str, suggestion: str | None) -> None:
-    err = raises(UNKNOWN, f"providers.local.options.{option}", Settings.from_dict, with_options({option: 1}, kind))
-    assert err.context["suggestion"] == suggestion
-    if suggestion is not None:
-        assert f"did you mean 'providers.local.options.{suggestion}'?" in err.message
-    else:
-        assert "did you mean" not in err.message
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,6 @@ VALUES: st.SearchStrategy[Any] = st.recursive(
 BASE: dict[str, Any] = {
     "retry": {"max_attempts": 3, "initial_delay": 0.5, "max_delay": 30, "multiplier": 2, "deadline": "none"},
     "breaker": {"cooldown": 10, "cooldown_multiplier": 2, "max_cooldown": 600},
-    "server": {"cors_origins": ["https://app.example"]},
     "providers": {
         "local": {"kind": "llamacpp", "options": {"n_ctx": 2048}},
         "cloud": {"kind": "openai", "base_url": "https://api.example.com/v1", "api_key_env": "CLOUD_KEY"},
@@ -143,7 +142,7 @@ def test_fuzz_documents_load_or_name_the_field_at_fault(doc: Any) -> None:
 
 _TOML_PIECES = st.sampled_from(
     ["[retry]\n", "[providers.x]\n", "[[aliases]]\n", "max_attempts = ", "kind = ", "'openai'", '"', "3", "1e999", "nan", "inf"]
-    + ["[", "]", "{", "}", "=", "\n", ".", "true", "'''", "\\u00e9", "\\ud800", "#", "[server]\ncors_origins = ", "x = [[[[[["]
+    + ["[", "]", "{", "}", "=", "\n", ".", "true", "'''", "\\u00e9", "\\ud800", "#", "[logging]\nlevel = ", "x = [[[[[["]
 )
 
 
