@@ -6,8 +6,8 @@
   (seconds); ``MEMORY_THRESHOLD`` → ``monitor.memory_threshold``;
   ``LOG_LEVEL`` → ``logging.level``;
 - the general form ``LLM_ROUTER__<SECTION>__<FIELD>`` for any field of the
-  scalar sections (``LLM_ROUTER__BREAKER__COOLDOWN=10``; a shell's own sections
-  too, e.g. ``LLM_ROUTER__SERVER__CORS_ORIGINS``), and ``LLM_ROUTER__DEFAULT_STRATEGY``.
+  scalar sections (``LLM_ROUTER__BREAKER__COOLDOWN=10``), those a subclass of Settings
+  adds included, and ``LLM_ROUTER__DEFAULT_STRATEGY``.
   It is applied after the legacy names, so it wins where both set a field.
 
 Values are converted to the field's type: integers, numbers, booleans

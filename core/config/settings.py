@@ -98,8 +98,9 @@ class Settings:
         out: dict[str, type[Any]] = {}
         for f in fields_of(cls):
             tp = hints(cls)[f.name]
-            if get_origin(tp) is dict and dataclasses.is_dataclass(entry := get_args(tp)[1]):
-                out[f.name] = entry  # type: ignore[assignment]
+            args = get_args(tp)
+            if get_origin(tp) is dict and isinstance(args[1], type) and dataclasses.is_dataclass(args[1]):
+                out[f.name] = args[1]
         return out
 
     @classmethod
