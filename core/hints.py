@@ -102,7 +102,14 @@ def _is_count(value: Any) -> bool:
 
 
 def _is_time(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+    if value is None:
+        return True
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past float's range (a stored file is untrusted): no time
+        return False
 
 
 _FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
