@@ -20,6 +20,9 @@ event stream that does not end properly. An empty list is a pass.
 For access control: the forms of a wrong key (:func:`wrong_key_forms`), a
 request sent byte for byte (:func:`raw_request`), and :class:`EchoUpstream`,
 an upstream that quotes the credentials it gets back in its errors.
+
+It imports hypothesis, a ``dev`` dependency, not one of the ``server`` extra's: importing this module
+where hypothesis is not installed fails, and nothing else in the package imports it.
 """
 
 from __future__ import annotations
