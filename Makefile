@@ -39,7 +39,7 @@ LLAMA_STAMP := $(VENV)/.stamp-$(LLAMA_BUILD_ID)
 
 help:
 	@echo "make run    set up, build the web bundle, then serve it on http://127.0.0.1:8000/ and the OpenAI-compatible API at /v1"
-	@echo "make test   set up, then ruff, mypy, tsc, error-docs check (docs/errors.md and web/src/catalogue.js), pytest (CPython), the core's tests in Pyodide (Node),"
+	@echo "make test   set up, then ruff, mypy, tsc, generated-files check (docs/errors.md, web/lib/catalogue.js, web/lib/deployments.js), pytest (CPython), the core's tests in Pyodide (Node),"
 	@echo "            and the browser end-to-end tests in headless Chromium (the core's tests in Pyodide there too)"
 	@echo "make web    build the browser bundle into dist/web/ (incremental)"
 	@echo "make reliability  the reliability suite's short form (chaos, load, crash durability, security, browser; part of make test);"
@@ -101,7 +101,7 @@ $(NPM_STAMP): package.json package-lock.json
 # ---- the browser bundle ---------------------------------------------------------
 
 # dist/web/: Pyodide and onnxruntime-web from node_modules, the core and llm_web
-# wheels, web/src/, build.json. Always runs: build/web_bundle.py is incremental
+# wheels, web/demo/ (at the top), web/lib/ (under lib/), web/sw.js, build.json. Always runs: build/web_bundle.py is incremental
 # (well under a second when nothing changed) and knows its own inputs.
 web: venv node-deps
 	$(BIN)/python build/web_bundle.py
@@ -133,6 +133,7 @@ lint: venv node-deps
 typecheck: venv
 	$(BIN)/mypy
 
+# The files generated from Python (docs/errors.md, web/lib/catalogue.js, web/lib/deployments.js) are current.
 error-docs: venv
 	$(BIN)/python build/gen_error_docs.py --check
 

@@ -5,7 +5,7 @@ One headless Chromium (/usr/bin/chromium, driven by Playwright), one static
 server on 127.0.0.1 (rooted at the repository; COOP/COEP so that WASM threads
 work), one prompt, greedy decoding, in the same run:
 
-* ``ours_wasm``: the product's engine (web/src/engine/engine.js, ``loadEngine``
+* ``ours_wasm``: the product's engine (web/lib/engine/engine.js, ``loadEngine``
   + ``engine.stream``) on onnxruntime-web's WASM EP (its WASM-only build,
   ort.wasm, which the product loads when WASM is the engine), the model as the
   bundle ships it (dist/web/models/smollm2-135m-instruct/: the WASM variant's
@@ -47,7 +47,7 @@ runs. ``paired_ratio``: the median over rounds of ours / the other of the same
 round.
 
 Start-up (``startup``): the product's start in a page, timed from navigation:
-Pyodide + the core and llm_web wheels (dist/web/loader.js ``loadRuntime``) and
+Pyodide + the core and llm_web wheels (dist/web/lib/loader.js ``loadPython``) and
 the engine with the model (``loadEngine``) side by side, then a first token.
 Cold = a fresh browser profile; warm = the same page reloaded (HTTP cache warm;
 the server sends ``Cache-Control: max-age=3600``).
@@ -110,7 +110,7 @@ PROMPT = "Write a short story about a robot."
 # The runtimes compared on WASM; the page module each one runs in bench/browser/.
 # Two variations of ours show what its settings are worth:
 # ours_wasm_lean: onnxruntime's weight prepacking off (`prepack: false`: slower,
-#   ~100 MB less peak memory; see web/src/engine/engine.js);
+#   ~100 MB less peak memory; see web/lib/engine/engine.js);
 # ours_wasm_jsep: on onnxruntime-web's JSEP build (ort.all), which the product
 #   loads only when WebGPU is planned (see ort_bundle).
 OURS_VARIATIONS = ("ours_wasm_lean", "ours_wasm_jsep")
@@ -199,7 +199,7 @@ def messages(prompt: str = PROMPT) -> list[dict[str, str]]:
 
 
 def chatml(msgs: Sequence[dict[str, str]], default_system: str | None) -> str:
-    """The prompt text the model continues: the ChatML template (web/src/engine/chat_format.js's)."""
+    """The prompt text the model continues: the ChatML template (web/lib/engine/chat_format.js's)."""
     text = ""
     if default_system and msgs and msgs[0]["role"] != "system":
         text += f"<|im_start|>system\n{default_system}<|im_end|>\n"
@@ -331,7 +331,7 @@ class Watch:
 
 
 def ort_bundle(ep: str, vendor: str = "/node_modules/onnxruntime-web/dist/") -> str:
-    """The onnxruntime-web build the product loads for an engine (web/src/runtime.js's choice).
+    """The onnxruntime-web build the product loads for an engine (web/lib/runtime.js's choice).
 
     The WASM-only build (ort.wasm) when WASM is the engine; the one that also
     runs WebGPU (ort.all, the JSEP build) only when WebGPU is. Ours and the
@@ -349,7 +349,7 @@ def runtime_config(runtime: str, threads: int, prompt_text: str, manifest: dict[
     if runtime in ("ours_wasm", *OURS_VARIATIONS, "ours_webgpu"):
         ep = "webgpu" if runtime == "ours_webgpu" else "wasm"
         cfg |= {
-            "engineUrl": "/web/src/engine/engine.js",
+            "engineUrl": "/web/lib/engine/engine.js",
             "ortUrl": ort_bundle("webgpu" if runtime == "ours_wasm_jsep" else ep),
             "modelBase": model_base,
             "ep": ep,
@@ -604,18 +604,18 @@ def startup_block(pw: Any, base: str, plan: dict[str, Any], watch: Watch, progre
     """Cold (fresh profile) and warm (same profile, reloaded) start of the product: Pyodide + core + engine."""
     engine_bundle = BUNDLE / "engine" / "engine.js"
     have_engine = engine_bundle.exists() or ENGINE_SRC.exists()
-    have_loader = (BUNDLE / "loader.js").exists() and (BUNDLE / "build.json").exists()
+    have_loader = (BUNDLE / "lib" / "loader.js").exists() and (BUNDLE / "build.json").exists()
     if not (have_engine or have_loader):
         return {"skipped": "neither the engine nor the bundle's loader exists"}
     if engine_bundle.exists():  # the product's own files: the bundle's engine and ORT
         engine_url, ort_url = "/dist/web/engine/engine.js", ort_bundle("wasm", "/dist/web/vendor/ort/")
     else:
-        engine_url, ort_url = "/web/src/engine/engine.js", ort_bundle("wasm")
+        engine_url, ort_url = "/web/lib/engine/engine.js", ort_bundle("wasm")
     query = {
         "threads": HEADLINE_THREADS,
         "ep": "wasm",
         "base": "/dist/web/",
-        "loader": "/dist/web/loader.js" if have_loader else "",
+        "loader": "/dist/web/lib/loader.js" if have_loader else "",
         "engine": engine_url if have_engine else "",
         "ort": ort_url,
         "modelBase": "/" + MODEL_DIR.relative_to(ROOT).as_posix() + "/",
@@ -959,7 +959,7 @@ def _lead_note(res: dict[str, Any], threads: int) -> list[str]:
         "the differences come from what each does around them:",
         "",
         "- **new rows only**: ours fetches only each run's new cache rows (`new_key_values.*`, an output the shipped "
-        "graph adds to the standard decoder) and keeps the cache in reused buffers (web/src/engine/kv_cache.js); the "
+        "graph adds to the standard decoder) and keeps the cache in reused buffers (web/lib/engine/kv_cache.js); the "
         "bare loop and transformers.js fetch every `present.*`, which onnxruntime-web copies out of WASM memory into "
         "new JS arrays: the whole KV cache, every token, then garbage. That is all of ours' lead; it is small next "
         "to the kernels' time, and the VM's noise is of the same size, so the lead over transformers.js moves from "

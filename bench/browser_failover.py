@@ -6,7 +6,7 @@ In headless Chromium (the e2e tests' launch), against a real edge server on
 127.0.0.1 serving the bundle, through the demo pages and the <llm-chat> widget:
 
 - failover: the local WASM engine is made to fail after a few pieces of its
-  answer (routing.html?fault=wasm:N, web/src/faults.js); measured from the
+  answer (routing.html?fault=wasm:N, web/lib/faults.js); measured from the
   failure (the router's switch event) and from the last local token to the
   first token from the edge server. A fresh browser profile per run, so no
   breaker learned from an earlier run short-cuts the failover.

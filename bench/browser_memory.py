@@ -3,7 +3,7 @@
     python -m bench.browser_memory      # writes bench/results/browser_memory.json + docs
 
 The WASM variant ships 4-bit blocks and unpacks them to float32 while
-onnxruntime-web reads them (web/src/engine/weights.js); the target is a peak
+onnxruntime-web reads them (web/lib/engine/weights.js); the target is a peak
 tab memory of at most 1.2 GB. Measured as the renderer process's peak
 resident memory (VmHWM in /proc) after loading the model through the product
 page (local.html: Pyodide, the core, the engine) and answering one prompt.

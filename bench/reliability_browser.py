@@ -7,7 +7,7 @@ Pyodide and the real edge server (llama.cpp, the same model). Before each
 question, at random:
 
 - the local engine fails after a few pieces of its answer with one of the
-  coded failures a device has (web/src/faults.js, re-armed per question);
+  coded failures a device has (web/lib/faults.js, re-armed per question);
 - the edge's answer is broken on the way to the page (Playwright intercepts
   /v1/chat/completions): a coded 503, a reset connection, or a stream cut
   before its end.

@@ -1,7 +1,9 @@
-"""Write docs/errors.md and web/src/catalogue.js from the error catalogue.
+"""Write the files generated from Python: docs/errors.md and web/lib/catalogue.js from the error
+catalogue (core/catalogue.py), web/lib/deployments.js from the page's deployment names
+(web/python/llm_web/deployments.py).
 
-python build/gen_error_docs.py           # (re)write both
-python build/gen_error_docs.py --check   # exit 1 when either is stale
+python build/gen_error_docs.py           # (re)write them
+python build/gen_error_docs.py --check   # exit 1 when one is stale (make lint, make test)
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from llm_runner_router.core.errors_doc import render_javascript, render_markdown  # noqa: E402
+from llm_runner_router.web import deployments  # noqa: E402
 
 # Each generated file and what renders it.
 OUTPUTS: dict[Path, Callable[[], str]] = {
     ROOT / "docs" / "errors.md": render_markdown,
-    ROOT / "web" / "src" / "catalogue.js": render_javascript,
+    ROOT / "web" / "lib" / "catalogue.js": render_javascript,
+    ROOT / "web" / "lib" / "deployments.js": deployments.render_javascript,
 }
 
 

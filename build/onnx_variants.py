@@ -14,7 +14,7 @@ greedy tokens):
 - ``wasm``: plain float32 MatMul (onnxruntime-web's WASM MatMulNBits is ~8x
   slower than its float32 MatMul), but what is shipped is the 4-bit blocks
   (``weights.q4``) plus ``layout.json``; the page dequantizes them while the
-  session reads its external data (web/src/engine/weights.js). The tied
+  session reads its external data (web/lib/engine/weights.js). The tied
   embedding's Q8_0 blocks are shipped once; the embedding lookup reads them as
   8-bit values and scales, the LM head as float32 row chunks through
   Gemm(transB), so no transposed copy is folded at load.
@@ -362,7 +362,7 @@ def with_new_rows(step: onnx.ModelProto) -> onnx.ModelProto:
     onnxruntime-web copies every fetched output out of WASM memory into a new
     JS array; fetching the presents copies the whole cache per token and
     leaves it as garbage. The engine fetches these instead and keeps the cache
-    itself (web/src/engine/kv_cache.js). The presents stay, so the graph also
+    itself (web/lib/engine/kv_cache.js). The presents stay, so the graph also
     runs as a standard decoder.
     """
     model = onnx.ModelProto()

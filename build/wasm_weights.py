@@ -3,7 +3,7 @@
 The WASM variant ships the GGUF's own quantized blocks (``weights.q4``, about
 the GGUF's size) and a ``layout.json`` saying where each float32 tensor goes in
 the graph's external-data file. The browser does this in
-web/src/engine/weights.js while onnxruntime-web reads the weights, so the
+web/lib/engine/weights.js while onnxruntime-web reads the weights, so the
 ~540 MB float32 file never exists in the page. This module is the same
 computation in numpy: the build checks it against the builder's float32 graph
 (byte for byte), and tests and benchmarks use it to run the exact same weights

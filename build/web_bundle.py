@@ -13,7 +13,13 @@ What goes in (all from this checkout and node_modules/, no network):
   loaded by neither entry point and are left out.
 - ``wheels/``          ``llm_runner_router.core`` (from core/) and the browser adapters
   ``llm_runner_router.web`` (from web/python/llm_web/) as pure-Python wheels.
-- everything under web/src/ (index.html and the demo pages, loader.js, engine/, ...), at the top.
+- the demo pages from web/demo/ (index.html, routing.html, ..., their scripts), at the top: their
+  addresses (/, /routing.html, ...) are what people bookmark.
+- the library from web/lib/ (llm_chat.js, runtime.js, loader.js, engine/, the generated catalogue.js
+  and deployments.js, ...), under ``lib/``. A demo script imports it as ``../lib/x.js``: web/lib/x.js in
+  the checkout, /lib/x.js in the bundle (a URL's ``..`` stops at the root).
+- ``sw.js``            the service worker (web/sw.js), at the top: a service worker controls only the
+  pages at or below its own folder. Rendered with this build's version, and not in build.json.
 - ``build.json``       ``{build_id, wheels, files: {path: {sha256, bytes}}}``: the list the
   loader installs and what a service worker versions its cache by.
 
@@ -47,7 +53,10 @@ DIST = Path(os.environ.get("LLM_ROUTER_WEB_DIR") or REPO / "dist" / "web")
 NODE = REPO / "node_modules"
 PYODIDE_DIR = NODE / "pyodide"
 ORT_DIR = NODE / "onnxruntime-web" / "dist"
-WEB_SRC = REPO / "web" / "src"
+# What the bundle serves from web/: the demo pages at the top, the library under LIB, the service worker at the top.
+WEB_DEMO = REPO / "web" / "demo"
+WEB_LIB = REPO / "web" / "lib"
+SERVICE_WORKER_SRC = REPO / "web" / "sw.js"
 PACKAGE = REPO / "llm_runner_router"
 CORE = REPO / "core"
 WEB_PYTHON = REPO / "web" / "python" / "llm_web"
@@ -61,8 +70,9 @@ ORT_FILES = [
     "ort-wasm-simd-threaded.mjs",
     "ort-wasm-simd-threaded.wasm",
 ]
-# Rendered, not copied: its version line names the build (see write_service_worker).
+# Rendered, not copied, at the top (its scope is its folder): its version line names the build (see write_service_worker).
 SERVICE_WORKER = "sw.js"
+LIB = "lib/"
 SW_VERSION_MARK = "__LLM_ROUTER_VERSION__"
 # Top-level entries of dist/web/ owned by other scripts: never pruned, not in build.json.
 FOREIGN = {"models"}
@@ -219,7 +229,7 @@ def prune(produced: set[str]) -> int:
     for rel in tree(DIST) if DIST.is_dir() else []:
         if rel.split("/", 1)[0] in FOREIGN or rel in produced or rel == MANIFEST:
             continue
-        if rel == SERVICE_WORKER and (WEB_SRC / SERVICE_WORKER).is_file():
+        if rel == SERVICE_WORKER and SERVICE_WORKER_SRC.is_file():
             continue  # rendered after the build id is known
         (DIST / rel).unlink()
         removed += 1
@@ -255,11 +265,28 @@ def write_service_worker(build_id: str, counts: dict[str, int]) -> None:
     so the version written into it is what makes a new build (or a new model)
     replace the old offline cache. sw.js is not in build.json: it is never precached.
     """
-    source = (WEB_SRC / SERVICE_WORKER).read_text(encoding="utf-8")
+    source = SERVICE_WORKER_SRC.read_text(encoding="utf-8")
     if SW_VERSION_MARK not in source:
-        raise SystemExit(f"web_bundle: web/src/{SERVICE_WORKER} has no {SW_VERSION_MARK} to set")
+        raise SystemExit(f"web_bundle: {show(SERVICE_WORKER_SRC)} has no {SW_VERSION_MARK} to set")
     version = "-".join([build_id, *model_build_ids()])
     write_bytes(SERVICE_WORKER, source.replace(SW_VERSION_MARK, version).encode(), set(), counts)
+
+
+def web_sources() -> dict[str, Path]:
+    """The files web/ puts in the bundle, by their path there: web/demo/ at the top, web/lib/ under lib/.
+
+    The service worker is not among them: it is rendered (write_service_worker).
+    """
+    out: dict[str, Path] = {}
+    for folder, prefix in ((WEB_DEMO, ""), (WEB_LIB, LIB)):
+        for rel in tree(folder) if folder.is_dir() else []:
+            target = prefix + rel
+            if target.split("/", 1)[0] in FOREIGN or target in (MANIFEST, SERVICE_WORKER) or target.startswith(("vendor/", "wheels/")):
+                raise SystemExit(f"web_bundle: {show(folder / rel)} would shadow a generated file")
+            if not prefix and target.startswith(LIB):
+                raise SystemExit(f"web_bundle: {show(folder / rel)} would shadow the library's {LIB}")
+            out[target] = folder / rel
+    return out
 
 
 def npm_version(package_dir: Path) -> str:
@@ -287,16 +314,10 @@ def build() -> dict[str, object]:
         wheels.append(f"wheels/{name}")
         log(f"wheel: {name} ({len(data) / 1024:.0f} KiB)")
 
-    if WEB_SRC.is_dir():
-        sources = tree(WEB_SRC)
-        for rel in sources:
-            if rel.split("/", 1)[0] in FOREIGN or rel == MANIFEST or rel.startswith(("vendor/", "wheels/")):
-                raise SystemExit(f"web_bundle: web/src/{rel} would shadow a generated file")
-            if rel != SERVICE_WORKER:
-                copy_file(WEB_SRC / rel, rel, produced, counts)
-        log(f"web/src: {len(sources)} files")
-    else:
-        log("no web/src/: only the runtime is bundled")
+    sources = web_sources()
+    for rel, src in sources.items():
+        copy_file(src, rel, produced, counts)
+    log(f"web/demo/ and web/lib/: {len(sources)} files" if sources else "no web/demo/ or web/lib/: only Pyodide and the wheels are bundled")
 
     removed = prune(produced)
     files: dict[str, dict[str, str | int]] = {}
@@ -311,7 +332,7 @@ def build() -> dict[str, object]:
         "files": files,
     }
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    if (WEB_SRC / SERVICE_WORKER).is_file():
+    if SERVICE_WORKER_SRC.is_file():
         write_service_worker(build_id, counts)
     path = DIST / MANIFEST
     if not path.is_file() or path.read_text(encoding="utf-8") != text:

@@ -1,6 +1,6 @@
 """Which local engines this device can host: pure logic over the browser's probe.
 
-The browser (web/src/probe.js) asks the device what it has — a WebGPU
+The browser (web/lib/probe.js) asks the device what it has — a WebGPU
 adapter and its limits, WebAssembly features, cross-origin isolation,
 memory, storage quota — and hands the answer to Python as plain data.
 :meth:`DeviceCapabilities.from_probe` reads it, tolerating anything odd

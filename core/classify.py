@@ -434,7 +434,7 @@ _MEMORY_ON_EP: Final[Mapping[str, ErrorSpec]] = {"webgpu": cat.WEBGPU_OUT_OF_MEM
 
 
 def classify_engine_failure(stage: str, ep: str | None, message: str) -> LLMError:
-    """The error a browser engine's failure means (web/src/engine/errors.js reports them).
+    """The error a browser engine's failure means (web/lib/engine/errors.js reports them).
 
     ``stage`` is what the engine was doing (a key of :data:`ENGINE_STAGES`),
     ``ep`` the execution provider (``"webgpu"``, ``"wasm"`` or None) and

@@ -97,7 +97,7 @@ def render_markdown() -> str:
         "",
         "Every failure the router can meet has exactly one entry in the catalogue (`core/catalogue.py`) and reaches "
         "callers as an `LLMError` subclass carrying that entry. This page is generated from the catalogue, and so is "
-        "the page's `web/src/catalogue.js` (JavaScript imports `CODES.<NAME>` from it and never spells a code); "
+        "the page's `web/lib/catalogue.js` (JavaScript imports `CODES.<NAME>` from it and never spells a code); "
         "`python build/gen_error_docs.py --check` fails when either is stale.",
         "",
         "## Code format",
@@ -199,7 +199,7 @@ def spec_names() -> dict[str, ErrorSpec]:
 
 
 def render_javascript() -> str:
-    """web/src/catalogue.js: every code for the page, so that no JavaScript spells one by hand."""
+    """web/lib/catalogue.js: every code for the page, so that no JavaScript spells one by hand."""
     lines = [
         "// @ts-check",
         "// Generated from core/catalogue.py by build/gen_error_docs.py -- do not edit.",

@@ -3,7 +3,7 @@
 index.html (the widget), routing.html (the widget with the router's moves shown
 live) and offline.html (the widget kept offline by the service worker), each
 with the real engine, the real router in Pyodide and the real edge server.
-Query options (web/src/demo_widget.js): engines=, edge=0, max_tokens=, fault=.
+Query options (web/demo/demo_widget.js): engines=, edge=0, max_tokens=, fault=.
 Screenshots of the pages, at desktop and phone widths, go to e2e/artifacts/screenshots/.
 """
 

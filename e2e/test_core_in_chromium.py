@@ -2,7 +2,7 @@
 
 The page is served by the real edge server on 127.0.0.1 (cross-origin isolated,
 as users get it). It boots Pyodide and installs the core exactly as the product
-does — web/src/loader.js, the bundle's vendor/pyodide/ and wheels/ — so the suite
+does — web/lib/loader.js, the bundle's vendor/pyodide/ and wheels/ — so the suite
 tests the core wheel that ships. pytest, hypothesis and their dependencies come
 from the wheels tests/pyodide/fetch_wheels.py keeps in .cache/pyodide-wheels/;
 they, tests/ and pyproject.toml are handed to the page by Playwright (routes
@@ -38,13 +38,13 @@ RUN_SUITE = """
 async ({ wheels, files, args, driver }) => {
   const started = performance.now();
   const out = [];
-  const { loadRuntime } = await import('/loader.js');
-  const runtime = await loadRuntime({
+  const { loadPython } = await import('/lib/loader.js');
+  const python = await loadPython({
     base: '/',
     module: null,
     onProgress: (ev) => { if (ev.message) console.log(`loader: ${ev.stage}: ${ev.message}`); },
   });
-  const py = runtime.pyodide;
+  const py = python.pyodide;
   const bytes = async (url) => {
     const r = await fetch(url);
     if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
@@ -68,8 +68,8 @@ async ({ wheels, files, args, driver }) => {
   return {
     status, core, out: out.slice(-40),
     pyodide: py.version, python: py.runPython("import sys; sys.version.split()[0]"),
-    crossOriginIsolated: self.crossOriginIsolated, build_id: runtime.build.build_id,
-    pyodide_load_s: runtime.timings.pyodide_ms / 1000, setup_s: setupMs / 1000,
+    crossOriginIsolated: self.crossOriginIsolated, build_id: python.build.build_id,
+    pyodide_load_s: python.timings.pyodide_ms / 1000, setup_s: setupMs / 1000,
     suite_s: (performance.now() - suiteStarted) / 1000,
   };
 }

@@ -1,4 +1,4 @@
-"""web/src/edge.js in Chromium against the real edge server (llama.cpp on the embedded model).
+"""web/lib/edge.js in Chromium against the real edge server (llama.cpp on the embedded model).
 
 The edge client is the engine contract over fetch + SSE; the page runtime will
 route to it when the local engines cannot answer.
@@ -16,7 +16,7 @@ from e2e.conftest import NewPage
 from llm_runner_router.edge.testing.servers import ProcessServer
 
 RUN = """async ([options, abortAfter]) => {
-  const { EdgeClient } = await import('/edge.js');
+  const { EdgeClient } = await import('/lib/edge.js');
   const client = new EdgeClient(location.origin, { model: options.model || 'default' });
   const controller = new AbortController();
   const pieces = [];

@@ -1,4 +1,4 @@
-"""web/src/loader.js through the engine test page (web/src/engine.html): boot, progress, coded failures."""
+"""web/lib/loader.js through the engine test page (web/demo/engine.html): boot, progress, coded failures."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def open_test_page(page: Page, server: ProcessServer, query: str) -> dict[str, A
     return result
 
 
-def test_the_runtime_boots_from_the_bundle(edge_server: ProcessServer, new_page: NewPage) -> None:
+def test_python_boots_from_the_bundle(edge_server: ProcessServer, new_page: NewPage) -> None:
     page = new_page()
     result = open_test_page(page, edge_server, "module=")
     assert "error" not in result, result

@@ -1,6 +1,6 @@
 """The local engine in Chromium: the core in Pyodide routing to onnxruntime-web on WASM and WebGPU.
 
-Through web/src/local.html (createRuntime in web/src/runtime.js): answers on
+Through web/demo/local.html (createRuntime in web/lib/runtime.js): answers on
 WASM with 1 and 2 threads and on WebGPU (SwiftShader); the first greedy tokens
 equal the same variant run by onnxruntime in Python; abort stops generation;
 a device without a WebGPU adapter ends up on WASM.

@@ -32,7 +32,7 @@ EDGE_ALL = [
     "create_app", "default_settings", "ensure_model", "load_settings", "main", "make_app", "uvicorn_config",
 ]  # fmt: skip
 WEB_ALL = [
-    "MODEL", "BrowserEngineBackend", "JsEngine", "Runtime", "chunk_from_js", "error_from_js", "event_to_dict",
+    "MODEL", "BrowserEngineBackend", "JsEngine", "PageRouter", "chunk_from_js", "error_from_js", "event_to_dict",
     "plan_from_probe", "to_js_options",
 ]  # fmt: skip
 

@@ -1,7 +1,7 @@
 // The floor: onnxruntime-web alone on the standard decoder step and the same weights as ours.
 // Fixed prompt ids (tokenized once, at load, with the engine's tokenizer),
 // greedy argmax, present -> past; nothing else in the loop.
-import { loadTokenizer } from '/web/src/engine/tokenizer.js';
+import { loadTokenizer } from '/web/lib/engine/tokenizer.js';
 import { argmax, TokenClock } from './harness.js';
 
 let ort;

@@ -1,4 +1,4 @@
-// Ours: the product's engine (web/src/engine/engine.js) on onnxruntime-web,
+// Ours: the product's engine (web/lib/engine/engine.js) on onnxruntime-web,
 // the model as the bundle ships it (dist/web/models/...: the WASM variant's
 // packed weights unpacked in the page, or the WebGPU variant).
 import { TokenClock } from './harness.js';

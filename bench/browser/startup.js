@@ -1,5 +1,5 @@
 // The product's start, timed from navigation (performance.now() counts from it):
-// Pyodide + the core and llm_web wheels (loader.js loadRuntime) and the engine
+// Pyodide + the core and llm_web wheels (loader.js loadPython) and the engine
 // with the model (engine.js loadEngine), side by side as a page would start
 // them, then the first token of a short greedy answer.
 //
@@ -21,7 +21,7 @@ async function main() {
   const ep = q.get('ep') || 'wasm';
   const moduleStart = at();
   const runtime = q.get('loader')
-    ? timed(import(q.get('loader')).then(({ loadRuntime }) => loadRuntime({ base: q.get('base'), ep, threads })))
+    ? timed(import(q.get('loader')).then(({ loadPython }) => loadPython({ base: q.get('base'), ep, threads })))
     : null;
   const engine = timed(
     Promise.all([import(q.get('ort')), import(q.get('engine'))]).then(([ort, { loadEngine }]) =>

@@ -1,4 +1,4 @@
-"""web/src/catalogue.js is generated from core/catalogue.py, and no other file in web/ spells a code."""
+"""web/lib/catalogue.js is generated from core/catalogue.py, and no other file in web/ spells a code."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from llm_runner_router.core import catalogue
 from llm_runner_router.core.errors_doc import render_javascript, spec_names
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-GENERATED = ROOT / "web" / "src" / "catalogue.js"
+GENERATED = ROOT / "web" / "lib" / "catalogue.js"
 CODE = re.compile(r"LLM_[A-Z]+_\d{3}_[IWECF]")
 
 
 def test_catalogue_js_is_up_to_date() -> None:
-    stale = "web/src/catalogue.js is stale: run `python build/gen_error_docs.py`"
+    stale = "web/lib/catalogue.js is stale: run `python build/gen_error_docs.py`"
     assert GENERATED.read_text(encoding="utf-8") == render_javascript(), stale
 
 
@@ -33,7 +33,7 @@ def test_no_file_in_web_spells_a_code() -> None:
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         spelled += [f"{path.relative_to(ROOT)}: {m.group()}" for m in CODE.finditer(text)]
-    assert spelled == [], "import the code from web/src/catalogue.js (CODES.<NAME>) instead"
+    assert spelled == [], "import the code from web/lib/catalogue.js (CODES.<NAME>) instead"
 
 
 def test_the_page_reads_the_same_catalogue_as_python() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urljoin
 
 import pytest
 
@@ -20,16 +22,19 @@ pytestmark = pytest.mark.skipif(not (ROOT / "node_modules" / "pyodide").is_dir()
 @pytest.fixture()
 def wb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
     module = load_script("web_bundle")
-    src = tmp_path / "src"
-    (src / "engine").mkdir(parents=True)
-    (src / "index.html").write_text("<p>hi</p>")
-    (src / "engine" / "engine.js").write_text("export {};\n")
+    web = tmp_path / "web"
+    (web / "demo").mkdir(parents=True)
+    (web / "lib" / "engine").mkdir(parents=True)
+    (web / "demo" / "index.html").write_text("<p>hi</p>")
+    (web / "lib" / "engine" / "engine.js").write_text("export {};\n")
     pkg = tmp_path / "python" / "llm_web"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("VALUE = 42\n")
     (pkg / "data.json").write_text("{}")
     monkeypatch.setattr(module, "DIST", tmp_path / "dist")
-    monkeypatch.setattr(module, "WEB_SRC", src)
+    monkeypatch.setattr(module, "WEB_DEMO", web / "demo")
+    monkeypatch.setattr(module, "WEB_LIB", web / "lib")
+    monkeypatch.setattr(module, "SERVICE_WORKER_SRC", web / "sw.js")
     monkeypatch.setattr(module, "WEB_PYTHON", pkg)
     return module
 
@@ -47,7 +52,9 @@ def test_bundle_contents_and_manifest(wb: ModuleType) -> None:
     ]
     assert json.loads((dist / "build.json").read_text()) == manifest
     files = manifest["files"]
-    assert {"index.html", "engine/engine.js", *manifest["wheels"]} <= set(files)
+    # The demo pages at the top (their addresses are bookmarked), the library under lib/.
+    assert {"index.html", "lib/engine/engine.js", *manifest["wheels"]} <= set(files)
+    assert not any(p.startswith(("demo/", "engine/")) for p in files)
     assert files["index.html"] == {"sha256": hashlib.sha256(b"<p>hi</p>").hexdigest(), "bytes": 9}
     assert not any(p.endswith((".map", ".asyncify.wasm", ".jspi.wasm")) for p in files)
 
@@ -66,7 +73,7 @@ def test_rebuild_is_incremental_and_keeps_models(wb: ModuleType, capsys: pytest.
     assert "0 copied, 0 written" in out and "2 removed" in out
     assert (dist / "models" / "model.onnx").read_bytes() == b"weights"
     assert not (dist / "stale.js").exists() and "models/model.onnx" not in second["files"]
-    (wb.WEB_SRC / "index.html").write_text("<p>changed</p>")
+    (wb.WEB_DEMO / "index.html").write_text("<p>changed</p>")
     third = wb.build()
     assert third["build_id"] != first["build_id"] and third["files"]["index.html"]["bytes"] == len("<p>changed</p>")
 
@@ -93,9 +100,9 @@ def test_wheels_are_deterministic_and_installable(wb: ModuleType, tmp_path: Path
 
 
 def test_the_service_worker_is_versioned_by_the_build_and_the_model(wb: ModuleType) -> None:
-    src: Path = wb.WEB_SRC
+    sw: Path = wb.SERVICE_WORKER_SRC
     dist: Path = wb.DIST
-    (src / "sw.js").write_text("const VERSION = '__LLM_ROUTER_VERSION__';\n")
+    sw.write_text("const VERSION = '__LLM_ROUTER_VERSION__';\n")
     first = wb.build()
     assert "sw.js" not in first["files"]  # never precached by itself
     assert (dist / "sw.js").read_text() == f"const VERSION = '{first['build_id']}';\n"
@@ -106,12 +113,44 @@ def test_the_service_worker_is_versioned_by_the_build_and_the_model(wb: ModuleTy
     assert again["build_id"] == first["build_id"]
     assert (dist / "sw.js").read_text() == f"const VERSION = '{first['build_id']}-model1';\n"
     # A new bundle: a new version too.
-    (src / "index.html").write_text("<p>new</p>")
+    (wb.WEB_DEMO / "index.html").write_text("<p>new</p>")
     third = wb.build()
     assert third["build_id"] != first["build_id"] and third["build_id"] in (dist / "sw.js").read_text()
 
 
 def test_a_service_worker_without_its_version_mark_is_refused(wb: ModuleType) -> None:
-    (wb.WEB_SRC / "sw.js").write_text("const VERSION = 'fixed';\n")
+    wb.SERVICE_WORKER_SRC.write_text("const VERSION = 'fixed';\n")
     with pytest.raises(SystemExit, match="__LLM_ROUTER_VERSION__"):
         wb.build()
+
+
+@pytest.mark.parametrize("name", ["lib/engine/engine.js", "sw.js", "build.json", "wheels/x.whl"])
+def test_a_demo_file_cannot_shadow_the_library_or_a_generated_file(wb: ModuleType, name: str) -> None:
+    path: Path = wb.WEB_DEMO / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("shadow")
+    with pytest.raises(SystemExit, match="would shadow"):
+        wb.build()
+
+
+# A relative module address: `from '...'`, `import '...'`, `import('...')` with a plain string, `<script src="...">`.
+IMPORT = re.compile(r"(?:\bfrom|\bimport)\s*\(?\s*'(\.{1,2}/[^']+)'" + r'|<script[^>]* src="(\.{1,2}/[^"]+)"')
+
+
+def test_every_relative_import_resolves_in_the_bundle() -> None:
+    """The real web/ as served: each module a page or the service worker imports is a file of the bundle."""
+    module = load_script("web_bundle")
+    served = {**module.web_sources(), module.SERVICE_WORKER: module.SERVICE_WORKER_SRC}
+    assert {"index.html", "routing.html", "offline.html", "local.html", "engine.html", "sw.js", "llm_chat.js"} <= set(served)
+    library = ["llm_chat.js", "runtime.js", "loader.js", "catalogue.js", "deployments.js", "engine/engine.js"]
+    assert {f"lib/{name}" for name in library} <= set(served)
+    missing, checked = [], 0
+    for rel, src in served.items():
+        if src.suffix not in (".js", ".html"):
+            continue
+        for spec in (a or b for a, b in IMPORT.findall(src.read_text(encoding="utf-8"))):
+            target = urljoin(f"https://bundle.test/{rel}", spec).removeprefix("https://bundle.test/")
+            checked += 1
+            if target not in served:
+                missing.append(f"{rel} imports {spec} -> /{target}")
+    assert checked > 30 and missing == []

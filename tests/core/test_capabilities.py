@@ -16,7 +16,7 @@ from llm_runner_router.core.errors import LLMError, ValidationError
 
 MiB = 2**20
 
-# A capable desktop, as web/src/probe.js reports it.
+# A capable desktop, as web/lib/probe.js reports it.
 PROBE: dict[str, Any] = {
     "webgpu": {
         "available": True,

@@ -1,7 +1,7 @@
 """Stand-ins for what JavaScript hands Python: an engine, its errors, an AbortController.
 
-Fakes live only at the JS boundary (web/src/engine/engine.js's contract);
-everything behind it — the backend, the router, the runtime — is real.
+Fakes live only at the JS boundary (web/lib/engine/engine.js's contract);
+everything behind it — the backend, the page router, the core's router — is real.
 """
 
 from __future__ import annotations

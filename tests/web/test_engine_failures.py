@@ -1,4 +1,4 @@
-"""Engine failures end to end: what web/src/engine/errors.js reports, named by the core.
+"""Engine failures end to end: what web/lib/engine/errors.js reports, named by the core.
 
 The page's JavaScript reads no failure text; it reports stage, execution
 provider and message, and llm_web.bridge.error_from_js asks the core's one
@@ -22,7 +22,7 @@ from llm_runner_router.core.errors import ErrorSpec
 from llm_runner_router.web.bridge import error_from_js
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-ERRORS_JS = ROOT / "web" / "src" / "engine" / "errors.js"
+ERRORS_JS = ROOT / "web" / "lib" / "engine" / "errors.js"
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 

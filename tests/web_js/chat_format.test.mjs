@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { formatPrompt } from '../../web/src/engine/chat_format.js';
-import { loadTokenizer } from '../../web/src/engine/tokenizer.js';
+import { formatPrompt } from '../../web/lib/engine/chat_format.js';
+import { loadTokenizer } from '../../web/lib/engine/tokenizer.js';
 import { modelFile } from './model_files.mjs';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/chat.json', import.meta.url), 'utf8'));

@@ -13,9 +13,9 @@ import { after, before, test } from 'node:test';
 
 import * as ort from 'onnxruntime-web';
 
-import { formatPrompt } from '../../web/src/engine/chat_format.js';
-import { StopMatcher, loadEngine } from '../../web/src/engine/engine.js';
-import { dequantizeAll } from '../../web/src/engine/weights.js';
+import { formatPrompt } from '../../web/lib/engine/chat_format.js';
+import { StopMatcher, loadEngine } from '../../web/lib/engine/engine.js';
+import { dequantizeAll } from '../../web/lib/engine/weights.js';
 import { MODEL_DIR, PYTHON, ROOT, modelFile } from './model_files.mjs';
 import { serveStatic } from './static_server.mjs';
 

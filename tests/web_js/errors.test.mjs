@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { CODES, EngineError, toEngineError } from '../../web/src/engine/errors.js';
+import { CODES, EngineError, toEngineError } from '../../web/lib/engine/errors.js';
 
 test('every code exists in core/catalogue.py with that number and severity', () => {
   const catalogue = readFileSync(new URL('../../core/catalogue.py', import.meta.url), 'utf8');

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { EngineError } from '../../web/src/engine/errors.js';
-import { faultsFromQuery, withFault } from '../../web/src/faults.js';
+import { EngineError } from '../../web/lib/engine/errors.js';
+import { faultsFromQuery, withFault } from '../../web/lib/faults.js';
 
 // The wrapped engine is the fault's boundary: a scripted stream of pieces stands in for onnxruntime-web.
 const engine = {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { PresentCache, RowCache, newRowsName, presentName } from '../../web/src/engine/kv_cache.js';
+import { PresentCache, RowCache, newRowsName, presentName } from '../../web/lib/engine/kv_cache.js';
 
 class Tensor {
   constructor(type, data, dims) {

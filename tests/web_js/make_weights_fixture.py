@@ -1,4 +1,4 @@
-"""The numpy reference for web/src/engine/weights.js, and a small fixture made with it.
+"""The numpy reference for web/lib/engine/weights.js, and a small fixture made with it.
 
 `dequantize_all(packed, layout)` rebuilds the float32 external-data file from
 weights.q4 + layout.json with build/wasm_weights.py (the numpy side of the

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { probeDevice } from '../../web/src/probe.js';
+import { probeDevice } from '../../web/lib/probe.js';
 
 const roundTrip = (x) => JSON.parse(JSON.stringify(x));
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { Sampler, argmax, mulberry32 } from '../../web/src/engine/sampling.js';
+import { Sampler, argmax, mulberry32 } from '../../web/lib/engine/sampling.js';
 
 const VOCAB = 49152;
 

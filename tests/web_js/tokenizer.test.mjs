@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { loadTokenizer } from '../../web/src/engine/tokenizer.js';
+import { loadTokenizer } from '../../web/lib/engine/tokenizer.js';
 import { modelFile } from './model_files.mjs';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/tokenizer.json', import.meta.url), 'utf8'));

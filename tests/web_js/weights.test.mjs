@@ -6,7 +6,7 @@ import { test } from 'node:test';
 
 import * as ort from 'onnxruntime-web';
 
-import { DequantizingView, dequantizeAll, validateLayout } from '../../web/src/engine/weights.js';
+import { DequantizingView, dequantizeAll, validateLayout } from '../../web/lib/engine/weights.js';
 
 const dir = new URL('./fixtures/weights/', import.meta.url);
 const packed = new Uint8Array(readFileSync(new URL('weights.q4', dir)));

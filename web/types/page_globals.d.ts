@@ -3,7 +3,8 @@
 interface Window {
   __result?: Record<string, unknown>;
   __progress?: unknown[];
-  __runtime?: any;
+  __runtime?: any; // local.html: the PageRuntime (lib/runtime.js)
+  __python?: any; // engine.html: what loadPython gave (lib/loader.js)
   __done?: boolean;
   __chat?: HTMLElement & { runtime?: any; ready?: Promise<unknown> };
   __log?: unknown[];

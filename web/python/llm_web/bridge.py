@@ -7,7 +7,7 @@ with plain Python fakes. The conversions accept both Python values and
 Pyodide ``JsProxy`` objects (anything with ``.to_py()``); ``pyodide`` is
 imported only when running under Emscripten, and only when needed.
 
-The engine's contract (web/src/engine/engine.js)::
+The engine's contract (web/lib/engine/engine.js)::
 
     engine.info   -> {ep: "wasm"|"webgpu", threads, loadMs, build_id}
     engine.stream({messages, prefix, kind, maxTokens, temperature, topP, seed, stop, signal})
@@ -101,7 +101,7 @@ class JsEngineInfo(TypedDict, total=False):
 
 
 class JsEngine(Protocol):
-    """web/src/engine/engine.js's engine, as Python sees it."""
+    """web/lib/engine/engine.js's engine, as Python sees it."""
 
     @property
     def info(self) -> Any: ...  # JsEngineInfo (a JsProxy of it in the browser)
@@ -261,7 +261,7 @@ def error_from_js(exc: object) -> LLMError:
       a checksum mismatch, a download that failed) becomes exactly that
       error, with its message and context.
     - An engine failure without one carries ``stage``, ``ep`` and its
-      message (web/src/engine/errors.js): the core's
+      message (web/lib/engine/errors.js): the core's
       :func:`~llm_runner_router.core.classify.classify_engine_failure` names it.
     - Anything else is classified as the core classifies any exception.
 

@@ -1,7 +1,7 @@
-"""The core's Store over IndexedDB (web/src/idb_store.js), for learned state that survives reloads.
+"""The core's Store over IndexedDB (web/lib/idb_store.js), for learned state that survives reloads.
 
 The Store protocol is synchronous and IndexedDB is not: the records are read
-once before the runtime starts (a snapshot), kept in memory, and every change
+once before the page router starts (a snapshot), kept in memory, and every change
 is written through to a sink in the background. Values cross to JS as JSON
 text, the one form both sides agree on without conversion rules.
 """
@@ -19,7 +19,7 @@ __all__ = ["JsStoreSink", "WriteThroughStore"]
 
 
 class JsStoreSink(Protocol):
-    """What web/src/idb_store.js's IdbStore offers for writes."""
+    """What web/lib/idb_store.js's IdbStore offers for writes."""
 
     def put(self, namespace: str, key: str, value_json: str) -> None: ...
 

@@ -2,7 +2,7 @@
 // The local-model page (local.html): one prompt, streamed from the engine the
 // core picks. Its state is also left on window for the e2e tests:
 // __runtime (PageRuntime), __progress, __ready, __error.
-import { createRuntime } from './runtime.js';
+import { createRuntime } from '../lib/runtime.js';
 import { showProgress } from './progress_view.js';
 
 /** @type {(id: string) => any} the page's own elements, by id */

@@ -1,9 +1,10 @@
 // @ts-check
-// The page's entry point to local inference: probe the device, boot the core in
-// Pyodide, load the engines the core's capability plan picks, and route each
-// chat through the core's Router (llm_runner_router.web.runtime.Runtime).
+// The page's runtime, the one thing "runtime" names here: probe the device,
+// boot the core in Pyodide (loader.js), load the engines the core's capability
+// plan picks, and route each chat through the core's Router in Python
+// (llm_runner_router.web.page_router.PageRouter).
 //
-//   import { createRuntime } from '/runtime.js';
+//   import { createRuntime } from '/lib/runtime.js';
 //   const runtime = await createRuntime({ onProgress });
 //   const done = await runtime.chat(messages, { onToken: (text) => …, signal });
 //
@@ -12,7 +13,8 @@
 // and hundreds of MB of memory, and most pages never need the second).
 
 import { CODES } from './catalogue.js';
-import { loadRuntime } from './loader.js';
+import { DEPLOYMENTS, ENGINES } from './deployments.js';
+import { loadPython } from './loader.js';
 import { probeDevice } from './probe.js';
 import { loadEngine } from './engine/engine.js';
 import { EngineError, toEngineError } from './engine/errors.js';
@@ -27,7 +29,7 @@ export const MODEL_DIR = 'models/smollm2-135m-instruct/';
  * it (llm_runner_router.web.bridge.error_from_js), as it names failures mid-answer.
  * @param {any} bridge the Python module, a PyProxy
  * @param {unknown} failure what loading threw
- * @param {'webgpu'|'wasm'} ep
+ * @param {import('./deployments.js').Engine} ep
  */
 function loadFailure(bridge, failure, ep) {
   // The engine's own failures are EngineErrors already; anything else failed while loading it.
@@ -93,7 +95,7 @@ class LazyEngine {
  * @param {object} [options]
  * @param {string} [options.base] where the bundle is served ('/' by default)
  * @param {(ev: object) => void} [options.onProgress] {stage, loaded, total, file?, message?}
- * @param {string[]} [options.engines] force these engines (e.g. ['wasm']) instead of the plan's
+ * @param {string[]} [options.engines] force these engines (e.g. [ENGINES.WASM]) instead of the plan's
  * @param {number} [options.threads] WASM threads (default: the plan's)
  * @param {object} [options.settings] core settings merged over the generated ones
  * @param {object} [options.probe] a probe result to use instead of probing (tests, demos)
@@ -105,13 +107,13 @@ class LazyEngine {
 export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = true, edgeUrl, persist = true, faults } = {}) {
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
   const device = probe || (await probeDevice());
-  const booted = await loadRuntime({ base: root, onProgress });
+  const booted = await loadPython({ base: root, onProgress });
   const { pyodide, py } = booted;
-  const runtimeModule = pyodide.pyimport('llm_runner_router.web.runtime');
-  const plan = toJs(runtimeModule.plan_from_probe(pyodide.toPy(device)).to_dict());
+  const routerModule = pyodide.pyimport('llm_runner_router.web.page_router');
+  const plan = toJs(routerModule.plan_from_probe(pyodide.toPy(device)).to_dict());
   const chosen = engines || plan.engines;
   const wasmThreads = threads || plan.threads || 1;
-  const ortFile = chosen.includes('webgpu') ? 'ort.all.min.mjs' : 'ort.wasm.min.mjs';
+  const ortFile = chosen.includes(ENGINES.WEBGPU) ? 'ort.all.min.mjs' : 'ort.wasm.min.mjs';
   const ort = chosen.length ? await import(`${root}vendor/ort/${ortFile}`) : null;
   if (ort) ort.env.wasm.wasmPaths = `${root}vendor/ort/`;
   const errors = {};
@@ -151,19 +153,19 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
       console.warn(storeError.message, e);
     }
   }
-  const runtime = runtimeModule.Runtime.create.callKwargs(pyodide.toPy(device), table, kwargs);
-  if (edgeUrl) runtime.add_remote('edge', new EdgeClient(edgeUrl));
+  const router = routerModule.PageRouter.create.callKwargs(pyodide.toPy(device), table, kwargs);
+  if (edgeUrl) router.add_remote(DEPLOYMENTS.EDGE, new EdgeClient(edgeUrl));
   const edge = edgeUrl ? String(edgeUrl) : null;
-  runtimeModule.destroy();
+  routerModule.destroy();
   if (onProgress) onProgress({ stage: 'ready', loaded: 1, total: 1, message: first ? `ready on ${first}` : edgeUrl ? 'no local engine: answers come from the edge server' : 'no local engine' });
-  return new PageRuntime({ pyodide, py, runtime, device, plan, table, errors, first, booted, idb, storeError, edge });
+  return new PageRuntime({ pyodide, py, router, device, plan, table, errors, first, booted, idb, storeError, edge });
 }
 
 export class PageRuntime {
-  constructor({ pyodide, py, runtime, device, plan, table, errors, first, booted, idb, storeError, edge = null }) {
+  constructor({ pyodide, py, router, device, plan, table, errors, first, booted, idb, storeError, edge = null }) {
     this.pyodide = pyodide;
     this.py = py;
-    this._runtime = runtime;
+    this._router = router; // the PageRouter in Python (a PyProxy)
     this.probe = device;
     this.plan = plan;
     this.engines = table;
@@ -183,12 +185,12 @@ export class PageRuntime {
 
   /**
    * Stream one answer: each event is {type: 'delta'|'switch'|'restart'|'done', …}
-   * (see llm_web/runtime.py event_to_dict). Breaking out of the loop, or an
+   * (see llm_web/page_router.py event_to_dict). Breaking out of the loop, or an
    * aborted `signal`, cancels the generation wherever it runs.
    */
   async *stream(messages, options = {}) {
     const { signal, onToken, onEvent, ...rest } = options;
-    const gen = this._runtime.chat(this.pyodide.toPy(messages), this.pyodide.toPy(rest));
+    const gen = this._router.chat(this.pyodide.toPy(messages), this.pyodide.toPy(rest));
     let finished = false;
     let pending = null;
     const aborted = new Promise((resolve) => {
@@ -246,7 +248,7 @@ export class PageRuntime {
   }
 
   status() {
-    return toJs(this._runtime.status());
+    return toJs(this._router.status());
   }
 }
 

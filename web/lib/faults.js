@@ -11,23 +11,24 @@
 // like a broken device).
 
 import { CODES } from './catalogue.js';
+import { ENGINES } from './deployments.js';
 import { EngineError } from './engine/errors.js';
 
-const DEFAULT_CODES = { webgpu: CODES.WEBGPU_DEVICE_LOST, wasm: CODES.WASM_OUT_OF_MEMORY };
+const DEFAULT_CODES = { [ENGINES.WEBGPU]: CODES.WEBGPU_DEVICE_LOST, [ENGINES.WASM]: CODES.WASM_OUT_OF_MEMORY };
 
 /**
  * @param {{info: object, stream: Function, release?: Function, ready?: Function}} engine
  * @param {{after?: number, code?: string, message?: string, times?: number}} fault
  * @param {string} ep the engine's name, for the default code
  */
-export function withFault(engine, fault = {}, ep = 'wasm') {
+export function withFault(engine, fault = {}, ep = ENGINES.WASM) {
   let failure, after, message, left;
   /**
    * Re-arms the fault: the next `times` answers fail after `after` pieces (chaos runs change it per request).
    * @param {{after?: number, code?: string, message?: string, times?: number}} [fault]
    */
   const arm = ({ after: n = 0, code, message: text, times = Infinity } = {}) => {
-    failure = code || DEFAULT_CODES[ep] || DEFAULT_CODES.wasm;
+    failure = code || DEFAULT_CODES[ep] || DEFAULT_CODES[ENGINES.WASM];
     after = n;
     message = text;
     left = times;

@@ -1,4 +1,4 @@
-"""The runtime JavaScript calls: the real router over fake JS engines."""
+"""The page router JavaScript calls: the real core router over fake JS engines."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from llm_runner_router.core import catalogue
 from llm_runner_router.core.errors import ConfigError, LLMError
 from llm_runner_router.core.store import MemoryStore
 from llm_runner_router.core.testing import VirtualTimeLoop, run_virtual
-from llm_runner_router.web.runtime import MODEL, Runtime, plan_from_probe
+from llm_runner_router.web.page_router import MODEL, PageRouter, plan_from_probe
 from tests.web.fakes import AbortLog, FakeEngine, FakeProxy
 
 ANSWER = "The quick brown fox jumps over the lazy dog."
@@ -50,14 +50,14 @@ def make(
     wasm: FakeEngine | None = None,
     probe: dict[str, Any] = PROBE,
     **kw: Any,
-) -> Runtime:
+) -> PageRouter:
     engines = {name: e for name, e in (("webgpu", webgpu), ("wasm", wasm)) if e is not None}
     kw.setdefault("settings_overrides", FAST)
-    return Runtime.create(copy.deepcopy(probe), engines, clock=loop.clock, **kw)
+    return PageRouter.create(copy.deepcopy(probe), engines, clock=loop.clock, **kw)
 
 
-async def collect(runtime: Runtime, messages: Any = MESSAGES, options: Any = None) -> list[dict[str, Any]]:
-    return [ev async for ev in runtime.chat(messages, options)]
+async def collect(page_router: PageRouter, messages: Any = MESSAGES, options: Any = None) -> list[dict[str, Any]]:
+    return [ev async for ev in page_router.chat(messages, options)]
 
 
 def text_of(events: list[dict[str, Any]]) -> str:
@@ -115,11 +115,11 @@ def test_a_stalled_gpu_is_aborted_and_wasm_takes_over() -> None:
     wasm, aborts = FakeEngine("wasm", ANSWER), AbortLog()
 
     async def main(loop: VirtualTimeLoop) -> tuple[list[dict[str, Any]], float]:
-        runtime = make(
+        page_router = make(
             loop, webgpu, wasm, abort_factory=aborts, settings_overrides={**FAST, "stream": {"first_token_timeout": 5, "stall_timeout": 5}}
         )
         t0 = loop.time()
-        events = await collect(runtime)
+        events = await collect(page_router)
         return events, loop.time() - t0
 
     events, took = run_virtual(main)
@@ -183,15 +183,15 @@ def test_a_failure_after_text_ends_incomplete() -> None:
 def test_no_adapter_means_wasm_only() -> None:
     webgpu, wasm = FakeEngine("webgpu", ANSWER), FakeEngine("wasm", ANSWER)
 
-    async def main(loop: VirtualTimeLoop) -> tuple[Runtime, list[dict[str, Any]], list[dict[str, Any]]]:
-        runtime = make(loop, webgpu, wasm, probe=NO_ADAPTER)
-        return runtime, await collect(runtime), await collect(runtime, options={"model": "local-webgpu"})
+    async def main(loop: VirtualTimeLoop) -> tuple[PageRouter, list[dict[str, Any]], list[dict[str, Any]]]:
+        page_router = make(loop, webgpu, wasm, probe=NO_ADAPTER)
+        return page_router, await collect(page_router), await collect(page_router, options={"model": "local-webgpu"})
 
-    runtime, events, by_name = run_virtual(main)
-    assert runtime.plan.engines == ("wasm",) and runtime.plan.threads == 4
-    assert runtime.plan.excluded["webgpu"].spec is catalogue.WEBGPU_UNAVAILABLE
-    assert runtime.router.settings.aliases["default"].deployments == ("local-wasm",)
-    assert runtime.router.settings.aliases[MODEL].deployments == ("local-wasm",)
+    page_router, events, by_name = run_virtual(main)
+    assert page_router.plan.engines == ("wasm",) and page_router.plan.threads == 4
+    assert page_router.plan.excluded["webgpu"].spec is catalogue.WEBGPU_UNAVAILABLE
+    assert page_router.router.settings.aliases["default"].deployments == ("local-wasm",)
+    assert page_router.router.settings.aliases[MODEL].deployments == ("local-wasm",)
     assert text_of(events) == ANSWER and events[-1]["deployment"] == "local-wasm"
     # Asked for by name, the ruled-out engine is still not tried.
     assert by_name[-1]["error"]["code"] == catalogue.RETRY_NO_CANDIDATE.code and webgpu.calls == []
@@ -210,10 +210,10 @@ def test_a_device_that_can_host_nothing_says_why() -> None:
 
 def test_an_engine_added_later_serves() -> None:
     async def main(loop: VirtualTimeLoop) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        runtime = make(loop)
-        before = await collect(runtime)
-        runtime.add_engine("wasm", FakeEngine("wasm", ANSWER))
-        return before, await collect(runtime)
+        page_router = make(loop)
+        before = await collect(page_router)
+        page_router.add_engine("wasm", FakeEngine("wasm", ANSWER))
+        return before, await collect(page_router)
 
     before, after = run_virtual(main)
     assert before[-1]["error"]["code"] == catalogue.MODEL_NOT_LOADED.code
@@ -224,23 +224,23 @@ def test_learned_state_survives_adding_an_engine() -> None:
     store = MemoryStore()
     webgpu = FakeEngine("webgpu", fail_after=0, error_code="LLM_WEBGPU_003_E")
 
-    async def main(loop: VirtualTimeLoop) -> Runtime:
-        runtime = make(
+    async def main(loop: VirtualTimeLoop) -> PageRouter:
+        page_router = make(
             loop, webgpu, FakeEngine("wasm", ANSWER), store=store, settings_overrides={**FAST, "breaker": {"failure_threshold": 1}}
         )
-        await collect(runtime)
-        runtime.add_engine("wasm", FakeEngine("wasm", ANSWER))
-        await collect(runtime)
-        return runtime
+        await collect(page_router)
+        page_router.add_engine("wasm", FakeEngine("wasm", ANSWER))
+        await collect(page_router)
+        return page_router
 
-    runtime = run_virtual(main)
+    page_router = run_virtual(main)
     assert len(webgpu.calls) == 1  # the breaker opened, and stayed open across the rebuild
-    assert runtime.router.breakers.get(("webgpu", MODEL, "chat/completions")).state.value == "open"
-    assert runtime.router.metrics.full_summary()["errors"]["total_errors"] >= 1
+    assert page_router.router.breakers.get(("webgpu", MODEL, "chat/completions")).state.value == "open"
+    assert page_router.router.metrics.full_summary()["errors"]["total_errors"] >= 1
 
 
 def test_speeds_and_settings_can_be_overridden() -> None:
-    async def main(loop: VirtualTimeLoop) -> Runtime:
+    async def main(loop: VirtualTimeLoop) -> PageRouter:
         overrides = {"deployments": {"local-wasm": {"expected_tokens_per_s": 30}}, "stream": {"first_token_timeout": 3}}
         return make(loop, FakeEngine("webgpu"), FakeEngine("wasm"), settings_overrides=overrides)
 
@@ -251,7 +251,7 @@ def test_speeds_and_settings_can_be_overridden() -> None:
 
 
 def test_a_bad_override_is_a_coded_config_error() -> None:
-    async def main(loop: VirtualTimeLoop) -> Runtime:
+    async def main(loop: VirtualTimeLoop) -> PageRouter:
         return make(loop, FakeEngine("wasm"), settings_overrides={"retry": {"max_attempts": 0}})
 
     with pytest.raises(ConfigError):
@@ -297,8 +297,8 @@ def test_input_from_js_proxies() -> None:
 
 
 def test_engines_given_as_a_proxy_and_unknown_engines() -> None:
-    async def main(loop: VirtualTimeLoop) -> Runtime:
-        return Runtime.create(FakeProxy(PROBE), FakeProxy({"wasm": FakeEngine("wasm")}), clock=loop.clock)
+    async def main(loop: VirtualTimeLoop) -> PageRouter:
+        return PageRouter.create(FakeProxy(PROBE), FakeProxy({"wasm": FakeEngine("wasm")}), clock=loop.clock)
 
     assert run_virtual(main).router.settings.aliases["default"].deployments == ("local-wasm",)
 
@@ -312,9 +312,9 @@ def test_engines_given_as_a_proxy_and_unknown_engines() -> None:
 
 def test_status_is_json_ready() -> None:
     async def main(loop: VirtualTimeLoop) -> dict[str, Any]:
-        runtime = make(loop, FakeEngine("webgpu", ANSWER), FakeEngine("wasm", ANSWER), probe={**PROBE, "crossOriginIsolated": False})
-        await collect(runtime)
-        return runtime.status()
+        page_router = make(loop, FakeEngine("webgpu", ANSWER), FakeEngine("wasm", ANSWER), probe={**PROBE, "crossOriginIsolated": False})
+        await collect(page_router)
+        return page_router.status()
 
     status = run_virtual(main)
     assert json.loads(json.dumps(status)) == status
@@ -330,9 +330,9 @@ def test_a_device_that_can_host_nothing_is_served_by_the_edge() -> None:
     edge = FakeEngine("edge", ANSWER)
 
     async def main(loop: VirtualTimeLoop) -> list[dict[str, Any]]:
-        runtime = make(loop, probe=NOTHING)
-        runtime.add_remote("edge", edge)
-        return await collect(runtime)
+        page_router = make(loop, probe=NOTHING)
+        page_router.add_remote("edge", edge)
+        return await collect(page_router)
 
     events = run_virtual(main)
     assert text_of(events) == ANSWER and events[-1]["deployment"] == "edge" and events[-1]["complete"] is True
@@ -343,9 +343,9 @@ def test_a_local_failure_mid_answer_is_finished_by_the_edge_without_repeating() 
     edge = FakeEngine("edge", ANSWER)
 
     async def main(loop: VirtualTimeLoop) -> list[dict[str, Any]]:
-        runtime = make(loop, wasm=wasm, probe=NO_ADAPTER)
-        runtime.add_remote("edge", edge)
-        return await collect(runtime)
+        page_router = make(loop, wasm=wasm, probe=NO_ADAPTER)
+        page_router.add_remote("edge", edge)
+        return await collect(page_router)
 
     events = run_virtual(main)
     kinds = [ev["type"] for ev in events]
@@ -360,9 +360,9 @@ def test_an_edge_that_cannot_continue_restarts_the_answer_cleanly() -> None:
     edge = FakeEngine("edge", ANSWER)
 
     async def main(loop: VirtualTimeLoop) -> list[dict[str, Any]]:
-        runtime = make(loop, wasm=wasm, probe=NO_ADAPTER)
-        runtime.add_remote("edge", edge, accepts_prefix=False)
-        return await collect(runtime)
+        page_router = make(loop, wasm=wasm, probe=NO_ADAPTER)
+        page_router.add_remote("edge", edge, accepts_prefix=False)
+        return await collect(page_router)
 
     events = run_virtual(main)
     kinds = [ev["type"] for ev in events]
@@ -371,10 +371,10 @@ def test_an_edge_that_cannot_continue_restarts_the_answer_cleanly() -> None:
 
 
 def test_a_remote_cannot_take_a_local_engines_name() -> None:
-    runtime = run_virtual(lambda loop: _async(make(loop)))
+    page_router = run_virtual(lambda loop: _async(make(loop)))
     for bad in ("wasm", "local-wasm", ""):
         try:
-            runtime.add_remote(bad, FakeEngine("edge", ANSWER))
+            page_router.add_remote(bad, FakeEngine("edge", ANSWER))
         except LLMError as err:
             assert err.spec is catalogue.VAL_UNSUPPORTED
         else:

@@ -2,7 +2,7 @@
 // Offline use: registers the service worker (sw.js) that keeps the page, the
 // runtime and the model in the browser, and reports what it kept.
 //
-//   const status = await enableOffline({ base: '/', models: ['wasm'] });
+//   const status = await enableOffline({ base: '/', models: [ENGINES.WASM] });
 //   // {state: 'ready', offline: 'full' | 'shell', error?: {code, message}, version, model_bytes?}
 //
 // offline 'full': a reload answers on this device with no server at all.
@@ -11,6 +11,7 @@
 // state 'failed' / 'unsupported': nothing is kept (error says why).
 
 import { CODES } from './catalogue.js';
+import { ENGINES } from './deployments.js';
 
 const QUOTA = CODES.MEM_QUOTA_EXCEEDED;
 const STATUS = 'llm-sw-status';
@@ -42,10 +43,10 @@ function ask(worker, timeoutMs = 5000) {
 
 /**
  * @param {{base?: string, models?: string[], onStatus?: (status: object) => void}} [options]
- *   models: the engines whose model files to keep ('wasm', 'webgpu')
+ *   models: the engines whose model files to keep (ENGINES: each engine has its own model variant)
  * @returns {Promise<object>} the service worker's status once it is active (or why it is not)
  */
-export async function enableOffline({ base = '/', models = ['wasm'], onStatus } = {}) {
+export async function enableOffline({ base = '/', models = [ENGINES.WASM], onStatus } = {}) {
   const report = (status) => {
     if (onStatus) onStatus(status);
     return status;

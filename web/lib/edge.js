@@ -1,6 +1,6 @@
 // @ts-check
 // The edge server as one more engine: the same `stream()` contract as
-// web/src/engine/engine.js, over fetch + SSE to its OpenAI-compatible
+// web/lib/engine/engine.js, over fetch + SSE to its OpenAI-compatible
 // /v1/chat/completions. The core in Pyodide drives it through the same
 // backend (llm_web/backend.py) and routes to it when the local engines cannot
 // answer.
@@ -9,6 +9,7 @@
 // carries `error.code`), or a NET_* code when the server cannot be reached.
 
 import { CODES, lookup } from './catalogue.js';
+import { DEPLOYMENTS } from './deployments.js';
 
 const { NET_CONNECTION_FAILED, NET_CONNECTION_RESET, STREAM_MALFORMED, STREAM_NO_DONE } = CODES;
 
@@ -60,10 +61,10 @@ export class EdgeClient {
     this.url = `${String(baseUrl).replace(/\/$/, '')}/v1/chat/completions`;
     this.model = model;
     this.fetch = fetchImpl;
-    this.info = { ep: 'edge', url: this.url };
+    this.info = { ep: DEPLOYMENTS.EDGE, url: this.url };
   }
 
-  /** Same options and chunks as Engine.stream (web/src/engine/engine.js). */
+  /** Same options and chunks as Engine.stream (web/lib/engine/engine.js). */
   async *stream({ messages, prefix = '', maxTokens = 256, temperature = 0, topP = 1, seed, stop = [], signal }) {
     const body = {
       model: this.model,

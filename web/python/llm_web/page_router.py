@@ -1,15 +1,15 @@
-"""What JavaScript calls: the router in the page, over the local engines.
+"""What JavaScript calls: the core's router in the page, over the local engines.
 
-JS probes the device, asks :func:`plan_from_probe` which engines to load
-(and with how many WASM threads), loads them, and builds a
-:class:`Runtime` with them. ``runtime.chat(messages, options)`` is then a
+JS (web/lib/runtime.js) probes the device, asks :func:`plan_from_probe` which
+engines to load (and with how many WASM threads), loads them, and builds a
+:class:`PageRouter` with them. ``router.chat(messages, options)`` is then a
 Python async generator that JS reads with ``for await``: plain JSON-ready
 event dicts, ending with one ``done`` event that carries the coded error
 when the answer could not be (fully) given. Nothing is thrown at JS.
 
 Each engine is one provider and one deployment (``local-webgpu``,
-``local-wasm``); the aliases ``default`` and the model's own name try them
-in the order the capability plan gives. A deployment is a :class:`_Slot`:
+``local-wasm``: the names are :mod:`.deployments`'s); the aliases ``default``
+and the model's own name try them in the order the capability plan gives. A deployment is a :class:`_Slot`:
 another kind of backend (the edge server, over fetch) slots in as one more.
 """
 
@@ -33,8 +33,9 @@ from llm_runner_router.core.types import Backend, ChatRequest, Deployment, Done,
 
 from .backend import BrowserEngineBackend
 from .bridge import AbortHandle, JsEngine, py
+from .deployments import LOCAL_PREFIX, local
 
-__all__ = ["DEFAULT_NEEDS", "DEFAULT_SPEEDS", "MODEL", "Runtime", "event_to_dict", "plan_from_probe"]
+__all__ = ["DEFAULT_NEEDS", "DEFAULT_SPEEDS", "MODEL", "PageRouter", "event_to_dict", "plan_from_probe"]
 
 MODEL: Final = "SmolLM2-135M-Instruct"
 ALIASES: Final = ("default", MODEL)
@@ -72,8 +73,8 @@ class _Slot:
     fields: dict[str, Any] = field(default_factory=dict)  # core.types.Deployment fields
 
 
-class Runtime:
-    """The router in the page. Build it with :meth:`create`."""
+class PageRouter:
+    """The core's router in the page, over its engines and remotes. Build it with :meth:`create`."""
 
     def __init__(
         self,
@@ -107,8 +108,8 @@ class Runtime:
         needs: Mapping[str, ModelRequirements] | ModelRequirements | None = None,
         clock: Clock | None = None,
         abort_factory: Callable[[], AbortHandle] | None = None,
-    ) -> Runtime:
-        """A runtime for the probed device with its loaded engines ({"webgpu": engine, "wasm": engine}).
+    ) -> PageRouter:
+        """A router for the probed device with its loaded engines ({"webgpu": engine, "wasm": engine}).
 
         ``settings_overrides`` is merged into the generated configuration (a
         core Settings document) before it is validated: change speeds, timeouts,
@@ -121,14 +122,14 @@ class Runtime:
         overrides = py(settings_overrides) if settings_overrides is not None else None
         if overrides is not None and not isinstance(overrides, Mapping):
             raise catalogue.CONFIG_INVALID.error("settings_overrides must be an object", field="settings_overrides")
-        runtime = cls(caps, plan, store=store, settings_overrides=overrides, clock=clock, abort_factory=abort_factory)
+        page_router = cls(caps, plan, store=store, settings_overrides=overrides, clock=clock, abort_factory=abort_factory)
         table = py(engines, depth=1)
         if not isinstance(table, Mapping):
             raise catalogue.VAL_WRONG_TYPE.error("engines must be an object of engine name to engine", field="engines")
         for name, engine in table.items():
-            runtime._add(name, engine)
-        runtime.router = runtime._build_router()
-        return runtime
+            page_router._add(name, engine)
+        page_router.router = page_router._build_router()
+        return page_router
 
     # --- engines and configuration --------------------------------------------------------
 
@@ -151,17 +152,17 @@ class Runtime:
             "accepts_prefix": True,
             "tags": ["local", name],
         }
-        self._slots[f"local-{name}"] = _Slot(f"local-{name}", name, "browser", backend, name, fields)
+        self._slots[local(name)] = _Slot(local(name), name, "browser", backend, name, fields)
 
     def add_remote(self, name: str, client: JsEngine, *, expected_tokens_per_s: float = 40.0, accepts_prefix: bool = True) -> None:
-        """Add a remote deployment (the edge server, web/src/edge.js) after the local engines.
+        """Add a remote deployment (the edge server, web/lib/edge.js) after the local engines.
 
         This project's edge server continues an assistant prefix
         (``continue_final_message``), so a local engine failing mid-answer is
         finished there without repeating text (a Switch event). For a server
         that cannot, ``accepts_prefix=False`` makes the failover a clean restart.
         """
-        if not isinstance(name, str) or not name or name in ENGINES or name.startswith("local-"):
+        if not isinstance(name, str) or not name or name in ENGINES or name.startswith(LOCAL_PREFIX):
             raise catalogue.VAL_UNSUPPORTED.error(f"{name!r} cannot name a remote deployment", field="name", value=str(name))
         backend = BrowserEngineBackend(client, abort_factory=self._abort_factory)
         fields = {
@@ -175,9 +176,9 @@ class Runtime:
 
     def _order(self) -> list[str]:
         """Deployments for the aliases: local engines in the plan's order, then any others."""
-        local = [f"local-{e}" for e in self._plan.engines if f"local-{e}" in self._slots]
+        here = [local(e) for e in self._plan.engines if local(e) in self._slots]
         remote = [name for name, slot in self._slots.items() if slot.engine is None]
-        return local + remote
+        return here + remote
 
     def settings_document(self) -> dict[str, Any]:
         """The generated configuration, overrides merged in (what Settings.from_dict reads)."""
@@ -197,9 +198,9 @@ class Runtime:
 
     def _present(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         """The overrides less those of local engines not loaded yet (they apply once added)."""
-        absent = {e for e in ENGINES if f"local-{e}" not in self._slots}
+        absent = {e for e in ENGINES if local(e) not in self._slots}
         out = dict(overrides)
-        for table, names in (("providers", absent), ("deployments", {f"local-{e}" for e in absent})):
+        for table, names in (("providers", absent), ("deployments", {local(e) for e in absent})):
             entries = out.get(table)
             if isinstance(entries, Mapping):
                 out[table] = {k: v for k, v in entries.items() if k not in names}

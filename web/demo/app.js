@@ -1,7 +1,8 @@
 // @ts-check
-// Wires the loader to the engine test page (engine.html). The page's outcome is
-// also left on window for the e2e tests: __runtime, __result, __progress, __done.
-import { loadRuntime } from './loader.js';
+// Wires the loader to the engine test page (engine.html): Pyodide and the
+// wheels alone, no engine. The page's outcome is also left on window for the
+// e2e tests: __python (what loadPython gave), __result, __progress, __done.
+import { loadPython } from '../lib/loader.js';
 import { showProgress } from './progress_view.js';
 
 const $ = (id) => document.getElementById(id);
@@ -22,17 +23,17 @@ function onProgress(ev) {
 }
 
 async function probe() {
-  // web/src/probe.js (the device probe), when the bundle has it.
+  // web/lib/probe.js (the device probe), when the bundle has it.
   const build = await (await fetch('./build.json')).json();
-  if (!build.files || !build.files['probe.js']) return null;
-  const { probeDevice } = await import('./probe.js');
+  if (!build.files || !build.files['lib/probe.js']) return null;
+  const { probeDevice } = await import('../lib/probe.js');
   return probeDevice();
 }
 
 try {
-  const [device, runtime] = await Promise.all([
+  const [device, python] = await Promise.all([
     probe().catch((e) => ({ error: String(e) })),
-    loadRuntime({
+    loadPython({
       base: './',
       onProgress,
       ep: q.get('ep') || undefined,
@@ -40,15 +41,15 @@ try {
       module: q.has('module') ? q.get('module') || null : 'llm_runner_router.web',
     }),
   ]);
-  window.__runtime = runtime;
+  window.__python = python;
   result.probe = device;
-  result.build_id = runtime.build.build_id;
-  result.pyodide = runtime.pyodide.version;
-  result.python = runtime.pyodide.runPython('import sys; sys.version.split()[0]');
-  result.core_codes = runtime.pyodide.runPython('from llm_runner_router.core import catalogue; len(catalogue.ALL)');
-  result.timings = runtime.timings;
+  result.build_id = python.build.build_id;
+  result.pyodide = python.pyodide.version;
+  result.python = python.pyodide.runPython('import sys; sys.version.split()[0]');
+  result.core_codes = python.pyodide.runPython('from llm_runner_router.core import catalogue; len(catalogue.ALL)');
+  result.timings = python.timings;
   $('probe').textContent = JSON.stringify(device, null, 1) ?? 'no probe.js in this bundle';
-  $('runtime').textContent = JSON.stringify(result, null, 1);
+  $('python').textContent = JSON.stringify(result, null, 1);
 } catch (e) {
   result.error = { code: e.code, message: e.message, url: e.url };
   $('stage').textContent = e.message;

@@ -12,9 +12,9 @@ $('from').textContent = navigator.serviceWorker && navigator.serviceWorker.contr
 async function showEdge() {
   try {
     const r = await fetch('/health', { cache: 'no-store' });
-    $('edge').textContent = r.ok ? 'up' : `answers HTTP ${r.status}`;
+    $('edge-server').textContent = r.ok ? 'up' : `answers HTTP ${r.status}`;
   } catch {
-    $('edge').textContent = 'unreachable: answers come from this device';
+    $('edge-server').textContent = 'unreachable: answers come from this device';
   }
 }
 

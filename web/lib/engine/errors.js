@@ -15,11 +15,11 @@
 
 import { CODES } from '../catalogue.js';
 
-/** The catalogue's codes (web/src/catalogue.js, generated from core/catalogue.py). */
+/** The catalogue's codes (web/lib/catalogue.js, generated from core/catalogue.py). */
 export { CODES };
 
 /** @typedef {'probe'|'import'|'fetch'|'session'|'run'} Stage what the engine was doing */
-/** @typedef {'webgpu'|'wasm'} ExecutionProvider */
+/** @typedef {import('../deployments.js').Engine} ExecutionProvider */
 
 /**
  * An engine failure: a catalogue code when the engine knows what happened, else

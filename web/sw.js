@@ -17,7 +17,10 @@
 // build ids): a new build changes these bytes, the browser installs the new
 // worker, and its activate step replaces the old cache.
 
-import { CODES } from './catalogue.js';
+// Served at the bundle's root, not from lib/ with the modules it imports: a
+// service worker controls only the pages at or below its own folder.
+import { CODES } from './lib/catalogue.js';
+import { ENGINES } from './lib/deployments.js';
 
 const VERSION = '__LLM_ROUTER_VERSION__';
 const PREFIX = 'llm-router-';
@@ -34,7 +37,7 @@ const HEADROOM = 1.1;
 const worker = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 
 const SCOPE = new URL(worker.registration.scope);
-const MODELS = (new URL(worker.location.href).searchParams.get('models') ?? 'wasm').split(',').filter(Boolean);
+const MODELS = (new URL(worker.location.href).searchParams.get('models') ?? ENGINES.WASM).split(',').filter(Boolean);
 
 const url = (rel) => new URL(rel, SCOPE).href;
 

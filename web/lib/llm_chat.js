@@ -1,7 +1,7 @@
 // @ts-check
 // <llm-chat>: the chat widget. One script tag and one element:
 //
-//   <script type="module" src="http://127.0.0.1:8000/llm_chat.js"></script>
+//   <script type="module" src="http://127.0.0.1:8000/lib/llm_chat.js"></script>
 //   <llm-chat edge-url="http://127.0.0.1:8000"></llm-chat>
 //
 // It boots the router in Pyodide (runtime.js), answers on the best local engine
@@ -12,8 +12,8 @@
 //
 // Attributes (read once, when the element is first connected):
 //   edge-url      an edge server to fall back to ("self": the page's own origin)
-//   base          where the bundle is served (default: this module's folder)
-//   engines       force local engines, e.g. "wasm" or "webgpu,wasm"; "none" for none
+//   base          where the bundle is served (default: the folder above this module's, lib/)
+//   engines       force local engines, e.g. wasm or webgpu,wasm (ENGINES); none for none
 //   threads       WASM threads
 //   max-tokens    per answer (default 256)
 //   system        a system message put before the conversation
@@ -29,16 +29,23 @@
 // Promise of the PageRuntime.
 
 import { CODES } from './catalogue.js';
+import { DEPLOYMENTS, isLocal, localDeployment } from './deployments.js';
 import { createRuntime } from './runtime.js';
 import { enableOffline } from './offline.js';
 
-const ENGINE_NAMES = { 'local-webgpu': 'WebGPU', 'local-wasm': 'WASM', edge: 'Edge server', cache: 'Cache' };
-const HERE = new URL('./', import.meta.url).href;
+const ENGINE_NAMES = {
+  [DEPLOYMENTS.LOCAL_WEBGPU]: 'WebGPU',
+  [DEPLOYMENTS.LOCAL_WASM]: 'WASM',
+  [DEPLOYMENTS.EDGE]: 'Edge server',
+  [DEPLOYMENTS.CACHE]: 'Cache',
+};
+// The bundle's root: this module is served from its lib/ folder.
+const BUNDLE = new URL('../', import.meta.url).href;
 
-/** A deployment's name for people: "WebGPU (on this device)", "Edge server". */
+/** A deployment's name for people: "WebGPU · this device", "Edge server". */
 export function engineLabel(deployment) {
   const name = ENGINE_NAMES[deployment] || deployment || '—';
-  return deployment && deployment.startsWith('local-') ? `${name} · this device` : name;
+  return isLocal(deployment) ? `${name} · this device` : name;
 }
 
 const STYLE = `
@@ -49,7 +56,7 @@ const STYLE = `
 header { display: flex; align-items: center; gap: .6em; padding: .55em .8em; border-bottom: 1px solid var(--line); }
 header h2 { font-size: 1em; margin: 0; flex: 1; }
 .badge { font-size: .8em; padding: .15em .6em; border-radius: 99px; background: #eef2fb; color: var(--accent); white-space: nowrap; }
-.badge[data-kind="edge"] { background: #f3eefb; color: #6a2fc2; }
+.badge[data-kind="remote"] { background: #f3eefb; color: #6a2fc2; }
 .badge[data-kind="none"] { background: #f1f2f4; color: var(--muted); }
 .load { padding: .5em .8em; border-bottom: 1px solid var(--line); font-size: .85em; color: var(--muted); }
 .load progress { width: 100%; height: .5em; }
@@ -153,7 +160,7 @@ export class LlmChat extends HTMLElement {
     const engines = attr('engines');
     const edge = attr('edge-url');
     return {
-      base: attr('base') || HERE,
+      base: attr('base') || BUNDLE,
       ...(engines !== null ? { engines: engines.split(',').map((e) => e.trim()).filter((e) => e && e !== 'none') } : {}),
       ...(edge ? { edgeUrl: edge === 'self' ? location.origin : edge } : {}),
       ...(attr('threads') ? { threads: Number(attr('threads')) } : {}),
@@ -176,8 +183,8 @@ export class LlmChat extends HTMLElement {
       this.runtime = runtime;
       load.hidden = true;
       input.disabled = send.disabled = false;
-      if (runtime.engine) this._badge(`local-${runtime.engine}`, 'ready');
-      else if (runtime.edgeUrl) this._badge('edge', 'no local engine on this device');
+      if (runtime.engine) this._badge(localDeployment(runtime.engine), 'ready');
+      else if (runtime.edgeUrl) this._badge(DEPLOYMENTS.EDGE, 'no local engine on this device');
       else {
         this._badge(null, 'no engine');
         // Nothing can answer: say so now, with the code, instead of on the first question.
@@ -281,7 +288,7 @@ export class LlmChat extends HTMLElement {
     if (done.status === 'cached') {
       // Every engine failed and the router answered from its cache: say so, it is not a fresh answer.
       this._mark(bubble, `from the cache: no engine could answer${done.error ? ` (${done.error.code})` : ''}`);
-      this._badge('cache', 'served from the cache because every engine failed');
+      this._badge(DEPLOYMENTS.CACHE, 'served from the cache because every engine failed');
     } else if (done.deployment) this._badge(done.deployment, done.complete ? 'answered' : 'incomplete');
     this._emit('llm-done', done);
     input.focus();
@@ -348,7 +355,7 @@ export class LlmChat extends HTMLElement {
   _badge(deployment, why) {
     const { badge } = this._ui;
     badge.textContent = deployment ? engineLabel(deployment) : why;
-    badge.dataset.kind = !deployment ? 'none' : deployment.startsWith('local-') ? 'local' : 'edge';
+    badge.dataset.kind = !deployment ? 'none' : isLocal(deployment) ? 'local' : 'remote';
     badge.dataset.deployment = deployment || '';
     badge.title = why || '';
   }

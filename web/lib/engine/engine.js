@@ -2,7 +2,7 @@
 // The browser's local inference engine: loads the model's files, creates an
 // onnxruntime-web session (WebGPU or WASM) and generates tokens with a KV cache.
 //
-//   const engine = await loadEngine({ ort, ep: 'wasm', modelBase: '/models/smollm2-135m-instruct/', onProgress });
+//   const engine = await loadEngine({ ort, ep: ENGINES.WASM, modelBase: '/models/smollm2-135m-instruct/', onProgress });
 //   for await (const chunk of engine.stream({ messages, maxTokens: 64 })) ...
 //
 // The generation loop is hand-written: onnxruntime-genai has no browser
@@ -17,11 +17,12 @@ import { Sampler, mulberry32, randomSeed } from './sampling.js';
 import { loadTokenizer } from './tokenizer.js';
 import { DequantizingView, dequantizeAll, freeNow } from './weights.js';
 import { readBody } from '../read_body.js';
+import { ENGINES } from '../deployments.js';
 
 /**
  * @typedef {{stage: 'model', file: string, loaded: number, total: number}
  *   | {stage: 'session', status: 'start'|'dequantize'|'ready', loaded?: number, total?: number, ms?: number}} LoadProgress
- * @typedef {{ep: 'webgpu'|'wasm', threads: number, loadMs: number, build_id: string, sessionMs: number,
+ * @typedef {{ep: import('../deployments.js').Engine, threads: number, loadMs: number, build_id: string, sessionMs: number,
  *   warnings: string[]}} EngineInfo  warnings: what loaded but not as asked, one line each
  * @typedef {{role: string, content: string}} ChatMessage
  * @typedef {{messages: ChatMessage[], prefix?: string, kind?: 'chat'|'text', maxTokens?: number,
@@ -41,7 +42,7 @@ import { readBody } from '../read_body.js';
  *
  * @param {object} options
  * @param {any} options.ort the onnxruntime-web module
- * @param {'webgpu'|'wasm'} [options.ep]
+ * @param {import('../deployments.js').Engine} [options.ep]
  * @param {string|URL} options.modelBase URL of the model directory (holding manifest.json)
  * @param {number} [options.threads]
  * @param {boolean} [options.prepack] WASM: let onnxruntime repack the weights (the default; false: slower decoding, less memory)
@@ -51,7 +52,7 @@ import { readBody } from '../read_body.js';
  */
 export async function loadEngine({
   ort,
-  ep = 'wasm',
+  ep = ENGINES.WASM,
   modelBase,
   threads,
   prepack = true,
@@ -75,7 +76,7 @@ export async function loadEngine({
     [tokenizerBytes, graph, externalData] = await Promise.all([
       files.get(manifest.tokenizer),
       files.get(variant.graph),
-      ep === 'wasm' ? wasmExternalData(ort, files, variant, onProgress) : files.get(variant.data),
+      ep === ENGINES.WASM ? wasmExternalData(ort, files, variant, onProgress) : files.get(variant.data),
     ]);
     tokenizer = loadTokenizer(new TextDecoder().decode(tokenizerBytes));
   } catch (err) {
@@ -98,11 +99,11 @@ export async function loadEngine({
       // peak holds both for a while: the WASM graph is shaped to keep that
       // within 1.2 GB a tab (build/onnx_variants.py, bench/browser_memory.py).
       // `prepack: false` saves ~100 MB of peak for the speed.
-      ...(ep === 'wasm' && !prepack ? { extra: { session: { disable_prepacking: '1' } } } : {}),
+      ...(ep === ENGINES.WASM && !prepack ? { extra: { session: { disable_prepacking: '1' } } } : {}),
       externalData: [{ path: variant.external_data_path, data: externalData }],
       // Keep outputs on the GPU: the KV cache goes straight back in as the
       // next step's input, and only the logits are read back.
-      ...(ep === 'webgpu' ? { preferredOutputLocation: 'gpu-buffer' } : {}),
+      ...(ep === ENGINES.WEBGPU ? { preferredOutputLocation: 'gpu-buffer' } : {}),
     });
   } catch (err) {
     throw toEngineError(err, 'session', { ep });
@@ -306,7 +307,7 @@ export class Engine {
     }
     // On WASM, keep the cache in the page and fetch only each run's new rows
     // when the graph offers them (see kv_cache.js).
-    this.keepsRows = info.ep === 'wasm' && this.pastNames.every((n) => session.outputNames.includes(newRowsName(n)));
+    this.keepsRows = info.ep === ENGINES.WASM && this.pastNames.every((n) => session.outputNames.includes(newRowsName(n)));
     // Inputs are built on views of these, never copied per token.
     this.ones = new BigInt64Array(this.contextLength).fill(1n);
     this.positions = BigInt64Array.from({ length: this.contextLength }, (_, i) => BigInt(i));
@@ -314,7 +315,7 @@ export class Engine {
     this.queue = Promise.resolve();
     this.released = false;
     this.lost = null;
-    if (info.ep === 'webgpu') this.watchDevice();
+    if (info.ep === ENGINES.WEBGPU) this.watchDevice();
   }
 
   /**

@@ -4,13 +4,17 @@
 //   engines=wasm|webgpu|none   local engines to use ("none": the edge only)
 //   threads=N                  WASM threads
 //   edge=0 | edge=URL          no edge server | another one (default: this server)
-//   fault=wasm:8[:CODE]        the local engine fails after 8 pieces (faults.js)
-import './llm_chat.js';
-import { faultsFromQuery } from './faults.js';
+//   fault=wasm:8[:CODE]        the local engine fails after 8 pieces (lib/faults.js)
+//
+// The demo is served at the bundle's root and the library at /lib/, so
+// '../lib/' names web/lib/ in the checkout and /lib/ in the bundle alike (a
+// URL's '..' stops at the root). Every demo script imports the library so.
+import '../lib/llm_chat.js';
+import { faultsFromQuery } from '../lib/faults.js';
 
 export function mountChat(container, { heading = 'Chat', offline = false } = {}) {
   const q = new URLSearchParams(location.search);
-  const chat = /** @type {import('./llm_chat.js').LlmChat} */ (document.createElement('llm-chat'));
+  const chat = /** @type {import('../lib/llm_chat.js').LlmChat} */ (document.createElement('llm-chat'));
   chat.setAttribute('heading', heading);
   chat.setAttribute('base', new URL('./', location.href).href);
   const edge = q.get('edge');

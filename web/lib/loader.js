@@ -1,12 +1,13 @@
 // @ts-check
-// Boots the Python side of the browser runtime: Pyodide from the bundle, the
-// wheels that build.json lists (the core and the page's adapters), then `import llm_runner_router.web`.
+// Boots the page's Python: Pyodide from the bundle, the wheels that build.json
+// lists (the core and the page's adapters), then `import llm_runner_router.web`.
+// runtime.js builds the page's runtime on it; the engine test page uses it bare.
 //
-//   const { pyodide, py, build } = await loadRuntime({ base: '/', onProgress });
+//   const { pyodide, py, build } = await loadPython({ base: '/', onProgress });
 //
 // onProgress gets {stage, loaded, total, file?, message?}; stage is one of
 // 'pyodide' | 'wheel' | 'model' | 'session' | 'ready' ('model' and 'session'
-// are the engine's: web/src/engine/engine.js reports them through the same
+// are the engine's: web/lib/engine/engine.js reports them through the same
 // callback). `ep` and `threads` are passed through for the engine.
 //
 // Failures are Errors with a catalogue code in `.code` (and `.url` where a
@@ -19,7 +20,7 @@ import { CODES } from './catalogue.js';
 
 export { CODES };
 
-export class RuntimeLoadError extends Error {
+export class PythonLoadError extends Error {
   /**
    * @param {string} code
    * @param {string} message
@@ -27,7 +28,7 @@ export class RuntimeLoadError extends Error {
    */
   constructor(code, message, { url, cause } = {}) {
     super(`[${code}] ${message}`, cause === undefined ? undefined : { cause });
-    this.name = 'RuntimeLoadError';
+    this.name = 'PythonLoadError';
     this.code = code;
     if (url) this.url = url;
   }
@@ -50,13 +51,13 @@ async function fetchBytes(url, code, onChunk = () => {}) {
   try {
     response = await fetch(url);
   } catch (e) {
-    throw new RuntimeLoadError(code, `could not fetch ${url}: ${describe(e)}`, { url, cause: e });
+    throw new PythonLoadError(code, `could not fetch ${url}: ${describe(e)}`, { url, cause: e });
   }
-  if (!response.ok) throw new RuntimeLoadError(code, `could not fetch ${url}: HTTP ${response.status}`, { url });
+  if (!response.ok) throw new PythonLoadError(code, `could not fetch ${url}: HTTP ${response.status}`, { url });
   try {
     return await readBody(response, { onChunk });
   } catch (e) {
-    throw new RuntimeLoadError(code, `download of ${url} failed: ${describe(e)}`, { url, cause: e });
+    throw new PythonLoadError(code, `download of ${url} failed: ${describe(e)}`, { url, cause: e });
   }
 }
 
@@ -96,12 +97,12 @@ async function bootPyodide(indexURL, options) {
  *   module: the Python module to import and return as `py` (default 'llm_runner_router.web'; null: none).
  * @returns {Promise<{pyodide: object, py: object | null, build: object, ep?: string, threads?: number, timings: object}>}
  */
-export async function loadRuntime({ base = '/', onProgress, ep, threads, module = 'llm_runner_router.web', pyodideOptions = {} } = {}) {
+export async function loadPython({ base = '/', onProgress, ep, threads, module = 'llm_runner_router.web', pyodideOptions = {} } = {}) {
   const report = (ev) => {
     try {
       if (onProgress) onProgress(ev);
     } catch (e) {
-      console.warn('loadRuntime: onProgress threw', e);
+      console.warn('loadPython: onProgress threw', e);
     }
   };
   const started = performance.now();
@@ -115,14 +116,14 @@ export async function loadRuntime({ base = '/', onProgress, ep, threads, module 
   try {
     build = JSON.parse(buildText);
   } catch (e) {
-    throw new RuntimeLoadError(CODES.CORE_INIT_FAILED, `${buildURL} is not JSON: ${describe(e)}`, { url: buildURL, cause: e });
+    throw new PythonLoadError(CODES.CORE_INIT_FAILED, `${buildURL} is not JSON: ${describe(e)}`, { url: buildURL, cause: e });
   }
 
   let pyodide;
   try {
     pyodide = await bootPyodide(indexURL, { env: { HOME: '/home/pyodide' }, ...pyodideOptions });
   } catch (e) {
-    throw new RuntimeLoadError(CODES.WASM_LOAD_FAILED, `Pyodide failed to load from ${indexURL}: ${describe(e)}`, { url: indexURL, cause: e });
+    throw new PythonLoadError(CODES.WASM_LOAD_FAILED, `Pyodide failed to load from ${indexURL}: ${describe(e)}`, { url: indexURL, cause: e });
   }
   const pyodideMs = performance.now() - started;
   report({ stage: 'pyodide', loaded: 1, total: 1, message: `Pyodide ${pyodide.version} in ${Math.round(pyodideMs)} ms` });
@@ -137,7 +138,7 @@ export async function loadRuntime({ base = '/', onProgress, ep, threads, module 
     try {
       pyodide.unpackArchive(bytes, 'wheel', { extractDir: site });
     } catch (e) {
-      throw new RuntimeLoadError(CODES.CORE_INIT_FAILED, `could not install ${url}: ${describe(e)}`, { url, cause: e });
+      throw new PythonLoadError(CODES.CORE_INIT_FAILED, `could not install ${url}: ${describe(e)}`, { url, cause: e });
     }
     loaded += bytes.length;
     report({ stage: 'wheel', loaded, total, file: wheel });
@@ -149,10 +150,10 @@ export async function loadRuntime({ base = '/', onProgress, ep, threads, module 
     try {
       py = pyodide.pyimport(module);
     } catch (e) {
-      throw new RuntimeLoadError(CODES.CORE_INIT_FAILED, `import ${module} failed: ${describe(e)}`, { cause: e });
+      throw new PythonLoadError(CODES.CORE_INIT_FAILED, `import ${module} failed: ${describe(e)}`, { cause: e });
     }
   }
   const timings = { pyodide_ms: pyodideMs, total_ms: performance.now() - started };
-  report({ stage: 'ready', loaded: 1, total: 1, message: `runtime ready in ${Math.round(timings.total_ms)} ms` });
+  report({ stage: 'ready', loaded: 1, total: 1, message: `Python ready in ${Math.round(timings.total_ms)} ms` });
   return { pyodide, py, build, ep, threads, timings };
 }

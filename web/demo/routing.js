@@ -1,9 +1,10 @@
 // @ts-check
 // The live routing page (routing.html): the widget, with the router's plan,
 // breakers and moves shown beside it as they happen.
-import { CATALOGUE } from './catalogue.js';
+import { CATALOGUE } from '../lib/catalogue.js';
+import { DEPLOYMENTS, ENGINES, localDeployment } from '../lib/deployments.js';
+import { engineLabel } from '../lib/llm_chat.js';
 import { mountChat } from './demo_widget.js';
-import { engineLabel } from './llm_chat.js';
 
 /** @type {(id: string) => any} the page's own elements, by id */
 const $ = (id) => document.getElementById(id);
@@ -35,10 +36,10 @@ function showPlan(runtime) {
   for (const ep of plan.engines) {
     const err = runtime.loadErrors[ep];
     const state = err ? `failed to load: ${err.code}` : ep === runtime.engine ? 'loaded, answers first' : 'usable (loads when needed)';
-    rows.push(row([engineLabel(`local-${ep}`), state]));
+    rows.push(row([engineLabel(localDeployment(ep)), state]));
   }
-  for (const [ep, err] of Object.entries(plan.excluded || {})) rows.push(row([engineLabel(`local-${ep}`), `not usable: ${err.code} ${err.message}`]));
-  rows.push(row(['Edge server', runtime.edgeUrl ? `fallback: ${runtime.edgeUrl}` : 'none configured']));
+  for (const [ep, err] of Object.entries(plan.excluded || {})) rows.push(row([engineLabel(localDeployment(ep)), `not usable: ${err.code} ${err.message}`]));
+  rows.push(row([engineLabel(DEPLOYMENTS.EDGE), runtime.edgeUrl ? `fallback: ${runtime.edgeUrl}` : 'none configured']));
   $('plan').replaceChildren(...rows);
 }
 
@@ -55,11 +56,11 @@ async function showEdge(runtime) {
   if (!runtime.edgeUrl) return;
   try {
     const status = await (await fetch(`${runtime.edgeUrl.replace(/\/$/, '')}/api/status`, { cache: 'no-store' })).json();
-    $('edge').replaceChildren(
+    $('edge-server').replaceChildren(
       ...Object.entries(status.deployments || {}).map(([name, d]) => row([name, d.breaker, String(d.inflight)], ['', `state-${d.breaker}`])),
     );
   } catch (e) {
-    $('edge').replaceChildren(row(['unreachable', String(e.message || e)]));
+    $('edge-server').replaceChildren(row(['unreachable', String(e.message || e)]));
   }
 }
 
@@ -75,7 +76,7 @@ const fault = q.get('fault');
 $('fault-now').textContent = fault ? `Now: ${fault} (the local engine fails on every answer).` : 'Now: no faults.';
 $('fault').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  const ep = (chat.runtime && chat.runtime.engine) || 'wasm';
+  const ep = (chat.runtime && chat.runtime.engine) || ENGINES.WASM;
   q.set('fault', [ep, $('after').value, $('code').value].filter(Boolean).join(':'));
   location.search = q.toString();
 });
@@ -89,7 +90,7 @@ chat.addEventListener('llm-ready', () => {
   showPlan(runtime);
   showBreakers(runtime);
   showEdge(runtime);
-  log(runtime.engine ? `ready on ${engineLabel(`local-${runtime.engine}`)}` : 'no local engine: the edge server answers');
+  log(runtime.engine ? `ready on ${engineLabel(localDeployment(runtime.engine))}` : 'no local engine: the edge server answers');
   setInterval(() => {
     showBreakers(runtime);
     showEdge(runtime);
