@@ -193,7 +193,7 @@ def test_offline_reload_answers_from_the_service_worker_cache(new_page: NewPage,
     done = ask(page, "What is the capital of France?")
     assert done["complete"] is True and done["deployment"] == "local-wasm", done
     assert last_answer(page) == "".join(d["text"] for d in events(page, "llm-delta"))
-    page.wait_for_function("document.getElementById('edge').textContent.startsWith('unreachable')", timeout=15_000)
+    page.wait_for_function("document.getElementById('edge-server').textContent.startsWith('unreachable')", timeout=15_000)
     screenshot(page, "offline")
     note(f"offline reload answered on local-wasm: {last_answer(page)!r}")
 

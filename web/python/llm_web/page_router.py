@@ -2,7 +2,7 @@
 
 JS (web/lib/runtime.js) probes the device, asks :func:`plan_from_probe` which
 engines to load (and with how many WASM threads), loads them, and builds a
-:class:`PageRouter` with them. ``router.chat(messages, options)`` is then a
+:class:`PageRouter` with them. ``page_router.chat(messages, options)`` is then a
 Python async generator that JS reads with ``for await``: plain JSON-ready
 event dicts, ending with one ``done`` event that carries the coded error
 when the answer could not be (fully) given. Nothing is thrown at JS.
