@@ -15,7 +15,7 @@ work), one prompt, greedy decoding, in the same run:
 * ``bare_ort``: onnxruntime-web alone (its WASM-only build, as ours) on the
   same decoder and the same float32 weights (the build's step.onnx: the
   standard decoder step, as onnxruntime-genai's builder makes it, without the
-  extra outputs ours reads; the weights materialized by build/wasm_weights.py
+  extra outputs ours reads; the weights materialized by edge_server/browser_model/wasm_weights.py
   into .cache/bench-browser/): fixed prompt ids, argmax, present -> past,
   nothing else;
 * ``transformers_js``: @huggingface/transformers (``AutoModelForCausalLM``,
@@ -215,11 +215,11 @@ def prepare_assets(model_dir: Path = MODEL_DIR, cache: Path = CACHE, progress: C
     """The float32 WASM graph for the bare loop and transformers.js, and transformers.js's model folder.
 
     .cache/bench-browser/wasm/{model.onnx, model.onnx.data}: the variant's step graph and its weights unpacked
-    (build/wasm_weights.py), rebuilt when the model's build changes.
+    (llm_runner_router.edge.browser_model.wasm_weights), rebuilt when the model's build changes.
     .cache/bench-browser/tjs/<id>/: config, tokenizer and onnx/ (links to the files above).
     """
-    from build.browser_model import step_graph
-    from build.wasm_weights import materialize_dir
+    from llm_runner_router.edge.browser_model import step_graph
+    from llm_runner_router.edge.browser_model.wasm_weights import materialize_dir
 
     manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
     wasm = cache / "wasm"

@@ -36,11 +36,10 @@ from typing import Any
 import numpy as np
 
 from bench import _docs, harness
+from llm_runner_router.edge import browser_model, model_fetch
+from llm_runner_router.edge.browser_model import wasm_weights
 
 ROOT = harness.ROOT
-# build/ is a folder of scripts, not a package: loaded by path (bench/harness.py says why).
-browser_model = harness.build_script("browser_model")
-wasm_weights = harness.build_script("wasm_weights")
 
 RESULTS = ROOT / "bench" / "results" / "model_quality.json"
 DOC_START, DOC_END = "<!-- model_quality:start -->", "<!-- model_quality:end -->"
@@ -144,7 +143,7 @@ def builder_int4(work: Path) -> Path:
     out = work / "builder-int4"
     if not (out / "model.onnx").exists():
         python = browser_model.venv_python()
-        browser_model.run(
+        browser_model.run_step(
             python, "-m", "onnxruntime_genai.models.builder", "-m", str(work / "hf"), "-i", str(work / "model-f32.gguf"),
             "-o", str(out), "-p", "int4", "-e", "cpu",
         )  # fmt: skip
@@ -156,7 +155,7 @@ def size_mb(paths: list[Path]) -> float:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    model_dir = browser_model.OUT_DIR
+    model_dir = browser_model.default_out_dir()
     work = browser_model.work_dir()
     prompts = PROMPTS[: args.prompts]
     t0 = time.monotonic()
@@ -179,7 +178,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             True,
         ),
     }
-    gguf = ROOT / "models" / browser_model.fetch_model.MODEL_FILE
+    gguf = ROOT / "models" / model_fetch.MODEL_FILE
     q4 = LlamaRunner(gguf, args.threads)
     runners["llama_cpp_q4_1"] = (q4, size_mb([gguf]), False)
     if args.with_builder_int4:

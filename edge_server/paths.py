@@ -2,11 +2,11 @@
 
 Run from a checkout (the repository's Makefile and pyproject.toml beside the
 package), the defaults are the checkout's own folders -- ``models/``,
-``data/``, ``.cache/models/``, ``dist/web/`` -- as ``make run`` and the tests
-expect. Installed from a wheel, they are the user's folders (XDG):
+``data/``, ``.cache/models/``, ``.cache/``, ``dist/web/`` -- as ``make run`` and the
+tests expect. Installed from a wheel, they are the user's folders (XDG):
 ``$XDG_DATA_HOME/llm-runner-router`` (``~/.local/share/...``) for data, with
 the models in its ``models/``, and ``$XDG_CACHE_HOME/llm-runner-router`` for
-downloads: never under site-packages, never the current folder.
+downloads and what builds keep: never under site-packages, never the current folder.
 
 Each can be moved: ``LLM_ROUTER_DATA_DIR`` (the ``--data-dir`` option sets
 it), ``LLM_ROUTER_MODELS_DIR``, ``LLM_ROUTER_CACHE_DIR``, ``LLM_ROUTER_WEB_DIR``.
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-__all__ = ["APP_NAME", "cache_dir", "checkout_root", "data_dir", "models_dir", "web_dir"]
+__all__ = ["APP_NAME", "build_cache_dir", "cache_dir", "checkout_root", "data_dir", "models_dir", "web_dir"]
 
 APP_NAME: Final = "llm-runner-router"
 _HERE: Final = Path(__file__).resolve().parent
@@ -57,6 +57,15 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
         return Path(environ["LLM_ROUTER_CACHE_DIR"])
     root = checkout_root()
     return root / ".cache" / "models" if root is not None else _xdg(environ, "XDG_CACHE_HOME", ".cache") / APP_NAME
+
+
+def build_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """What builds run here keep between runs: the browser model's build environment (``model-venv/``)
+    and intermediates (``browser-model/``). The checkout's ``.cache/``; installed (or moved), cache_dir()."""
+    if environ.get("LLM_ROUTER_CACHE_DIR"):
+        return Path(environ["LLM_ROUTER_CACHE_DIR"])
+    root = checkout_root()
+    return root / ".cache" if root is not None else cache_dir(environ)
 
 
 def web_dir(environ: Mapping[str, str] = os.environ) -> Path:

@@ -1,7 +1,9 @@
 """Two preparation steps for onnxruntime-genai's model builder, run inside the model-build environment.
 
-    python build/gguf_to_hf.py meta GGUF OUT_DIR    # config.json + tokenizer files, from the GGUF, offline
-    python build/gguf_to_hf.py f32 GGUF OUT_GGUF     # every tensor dequantized to float32
+    python gguf_to_hf.py meta GGUF OUT_DIR    # config.json + tokenizer files, from the GGUF, offline
+    python gguf_to_hf.py f32 GGUF OUT_GGUF     # every tensor dequantized to float32
+
+(the build environment's python; the package's browser_model module runs both).
 
 The builder reads neither a Q4_1 GGUF (it takes raw blocks for weights) nor a
 model without a local Hugging Face folder, and no model hub is reachable, so

@@ -1,7 +1,7 @@
 """Make the browser's two ONNX variants from the builder's float32 graph and the GGUF's own blocks.
 
-Runs inside the model-build environment (.cache/model-venv: onnx, gguf, numpy);
-build/browser_model.py drives it. Input: onnxruntime-genai's float32 decoder
+Runs inside the model-build environment (model-venv: onnx, gguf, numpy), as a
+script; the package's browser_model module (this folder's __init__.py) drives it. Input: onnxruntime-genai's float32 decoder
 (GroupQueryAttention + KV cache) built from the GGUF dequantized to float32.
 Its weights are then replaced by the GGUF's quantized blocks, exactly (never
 re-quantized: the builder's own int4 re-quantization agrees on only 10 of 96
@@ -24,7 +24,7 @@ sampled; this saves the LM head on every prompt token), and the KV head
 dimension fixed to 64 (the builder leaves it symbolic, which some runtimes read
 as 0).
 
-    python build/onnx_variants.py --gguf G --fp32 DIR --out DIR
+    python onnx_variants.py --gguf G --fp32 DIR --out DIR
 """
 
 from __future__ import annotations

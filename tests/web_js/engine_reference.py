@@ -5,7 +5,7 @@ model as built now.
 
 Materialises the float32 external data from weights.q4 + layout.json with the
 numpy reference (make_weights_fixture.dequantize_all), runs the variant's
-standard decoder step (build/browser_model.step_graph: the shipped graph
+standard decoder step (llm_runner_router.edge.browser_model.step_graph: the shipped graph
 without its new_key_values.* outputs, which the engine reads instead of the
 presents) with onnxruntime's CPU provider and a KV-cache loop in Python, and
 writes OUT (default: stdout) as JSON: the build id, the packed file's and float32
@@ -31,9 +31,10 @@ from tokenizers import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(ROOT / "build"))
-from browser_model import step_graph  # noqa: E402
+sys.path.insert(0, str(ROOT))  # the checkout's llm_runner_router: the build environment does not install it
 from make_weights_fixture import dequantize_all  # noqa: E402
+
+from llm_runner_router.edge.browser_model import step_graph  # noqa: E402
 
 MODEL_DIR = ROOT / "dist/web/models/smollm2-135m-instruct"
 STEPS = 16

@@ -1,7 +1,7 @@
 """The numpy reference for web/lib/engine/weights.js, and a small fixture made with it.
 
 `dequantize_all(packed, layout)` rebuilds the float32 external-data file from
-weights.q4 + layout.json with build/wasm_weights.py (the numpy side of the
+weights.q4 + layout.json with edge_server/browser_model/wasm_weights.py (the numpy side of the
 layout contract, which the build checks byte for byte against the builder's
 float32 graph). Run as a script, it writes tests/web_js/fixtures/weights/ (a packed
 file covering every kind, both orientations, odd shapes and padding gaps, and
@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "build"))
-import wasm_weights  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout's llm_runner_router (not installed in the build environment)
+from llm_runner_router.edge.browser_model import wasm_weights  # noqa: E402
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "weights"
 BLOCK = 32
 
 
 def dequantize_all(packed: bytes | np.ndarray, layout: dict) -> bytearray:
-    """The float32 external-data file, by the build's own numpy reference (build/wasm_weights.py)."""
+    """The float32 external-data file, by the build's own numpy reference (browser_model/wasm_weights.py)."""
     return wasm_weights.materialize(layout, packed)
 
 
