@@ -82,10 +82,11 @@ def test_the_wheel_installs_and_serves_outside_the_checkout(tmp_path: Path) -> N
     ours = {p.name for p in site.iterdir() if not p.name.endswith((".dist-info", ".pth")) and p.name != "__pycache__"}
     assert "llm_runner_router" in ours and not ours & {"core", "edge_server", "llm_web", "build", "edge", "web"}, sorted(ours)
     assert {"core", "edge", "web"} <= {p.name for p in (site / "llm_runner_router").iterdir()}
-    # The browser model's build comes with the package (its steps and requirements), its folders the user's.
+    # The browser model's build comes with the package (its steps and requirements), its folders the user's;
+    # the vendor fetch imports (no node_modules needed).
     steps = {p.name for p in (site / "llm_runner_router" / "edge" / "browser_model").iterdir()}
     assert {"__init__.py", "model-requirements.txt", "gguf_to_hf.py", "onnx_variants.py", "wasm_weights.py"} <= steps, sorted(steps)
-    probe = "from llm_runner_router.edge import browser_model as b; print(b.default_out_dir(), b.venv_dir())"
+    probe = "from llm_runner_router.edge import browser_model as b, browser_vendor; print(b.default_out_dir(), b.venv_dir())"
     where = subprocess.run(
         [str(venv / "bin" / "python"), "-c", probe],
         cwd=empty,
