@@ -68,9 +68,8 @@ _MISSING_PAGE = """<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>llm-runner-router: no web bundle</title>
 <body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 3em auto">
 <h1>The web bundle is not built</h1>
-<p>The demo pages are served from <code>{directory}</code>, which is empty: build the bundle in a checkout
-of llm-runner-router with <code>make web</code> and copy its <code>dist/web</code> there (or point
-<code>LLM_ROUTER_WEB_DIR</code> at it), then reload.</p>
+<p>The demo pages are served from <code>{directory}</code>, which is empty: run <code>llm-runner-router web-bundle</code>
+(in a checkout: <code>make web</code>), then reload.</p>
 <p>The API is up: <a href="/health">/health</a>, <a href="/api/status">/api/status</a>, <code>/v1/chat/completions</code>.</p>
 </body></html>
 """

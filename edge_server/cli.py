@@ -133,13 +133,37 @@ def _ensure_default_model() -> None:
     ensure_model(models_dir(), progress=True)
 
 
+def _use_data_dir(args: argparse.Namespace) -> None:
+    if args.data_dir is not None:
+        # The option is the variable: everything that looks for the data folder reads it (paths.py).
+        os.environ["LLM_ROUTER_DATA_DIR"] = str(args.data_dir.resolve())
+
+
+def _web_bundle(args: argparse.Namespace) -> int:
+    """The browser bundle in the web folder: the browser model first (the service worker's version names it), then the rest."""
+    from .browser_model import ensure_browser_model
+    from .paths import web_dir
+    from .web_bundle import build
+
+    _use_data_dir(args)
+    target = web_dir()
+    try:
+        if args.model:
+            ensure_browser_model(progress=True)  # into target's models/
+        build(target)
+    except LLMError as err:
+        print(f"error: {err.code}: {err.message}", file=sys.stderr)
+        return 2
+    note = "" if args.model else " (no browser model: the page answers through this server)"
+    print(f"llm-runner-router: the browser bundle is in {target}{note}; `llm-runner-router serve` serves it at /", flush=True)
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .compose import make_app
     from .protocol import uvicorn_config
 
-    if args.data_dir is not None:
-        # The option is the variable: everything that looks for the data folder reads it (paths.py).
-        os.environ["LLM_ROUTER_DATA_DIR"] = str(args.data_dir.resolve())
+    _use_data_dir(args)
     if args.config is None:
         try:
             _ensure_default_model()
@@ -181,6 +205,10 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--config", type=Path, default=None, help="TOML or JSON configuration (default: the embedded model)")
+    _add_data_dir(parser)
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -198,6 +226,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the edge server (OpenAI-compatible API on llama.cpp and upstream providers)")
     add_serve_options(serve)
+    bundle = sub.add_parser(
+        "web-bundle",
+        help="build the browser bundle (the demo pages, Pyodide, onnxruntime-web, the browser model) into the data folder's web/",
+        description="Build the browser bundle that `serve` serves at /: Pyodide and onnxruntime-web from the npm registry "
+        "(checksummed, cached), the page and its wheels from this package, and the browser model, converted from the "
+        "embedded GGUF in a build environment of its own (torch, onnxruntime-genai; several minutes and about 2 GB the first time).",
+    )
+    _add_data_dir(bundle)
+    bundle.add_argument(
+        "--no-model", dest="model", action="store_false", help="leave the browser model out: the page then answers through the server"
+    )
     demo = sub.add_parser("demo", help="run the core's routing and recovery across simulated backends")
     demo.add_argument("--log-level", default="CRITICAL", help="show the router's JSON log lines (on stderr) from this level")
     ops.add_commands(sub)
@@ -207,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_demo())
     if args.command == "serve":
         return _serve(args)
+    if args.command == "web-bundle":
+        return _web_bundle(args)
     return ops.run(args)
 
 

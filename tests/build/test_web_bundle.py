@@ -1,4 +1,4 @@
-"""build/web_bundle.py: the bundle's contents, its manifest, incremental rebuilds, and the wheels it makes."""
+"""llm_runner_router.edge.web_bundle: the bundle's contents, its manifest, incremental rebuilds, and the wheels it makes."""
 
 from __future__ import annotations
 
@@ -14,14 +14,17 @@ from urllib.parse import urljoin
 
 import pytest
 
-from tests.build import ROOT, load_script
+from llm_runner_router.core.errors import LLMError
+from llm_runner_router.edge import browser_vendor, paths
+from llm_runner_router.edge import web_bundle as web_bundle_module
+from tests.build import ROOT
 
 pytestmark = pytest.mark.skipif(not (ROOT / "node_modules" / "pyodide").is_dir(), reason="node_modules is not installed (npm ci)")
 
 
 @pytest.fixture()
 def wb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
-    module = load_script("web_bundle")
+    module = web_bundle_module
     web = tmp_path / "web"
     (web / "demo").mkdir(parents=True)
     (web / "lib" / "engine").mkdir(parents=True)
@@ -31,7 +34,7 @@ def wb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("VALUE = 42\n")
     (pkg / "data.json").write_text("{}")
-    monkeypatch.setattr(module, "DIST", tmp_path / "dist")
+    monkeypatch.setenv("LLM_ROUTER_WEB_DIR", str(tmp_path / "dist"))  # build()'s default: paths.web_dir()
     monkeypatch.setattr(module, "WEB_DEMO", web / "demo")
     monkeypatch.setattr(module, "WEB_LIB", web / "lib")
     monkeypatch.setattr(module, "SERVICE_WORKER_SRC", web / "sw.js")
@@ -41,10 +44,10 @@ def wb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
 
 def test_bundle_contents_and_manifest(wb: ModuleType) -> None:
     manifest = wb.build()
-    dist: Path = wb.DIST
-    for name in wb.PYODIDE_FILES:
+    dist = paths.web_dir()
+    for name in browser_vendor.PYODIDE_FILES:
         assert (dist / "vendor" / "pyodide" / name).is_file()
-    for name in wb.ORT_FILES:
+    for name in browser_vendor.ORT_FILES:
         assert (dist / "vendor" / "ort" / name).is_file()
     assert manifest["wheels"] == [
         "wheels/llm_runner_router_core-0.1.0-py3-none-any.whl",
@@ -61,7 +64,7 @@ def test_bundle_contents_and_manifest(wb: ModuleType) -> None:
 
 def test_rebuild_is_incremental_and_keeps_models(wb: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     first = wb.build()
-    dist: Path = wb.DIST
+    dist = paths.web_dir()
     (dist / "models").mkdir()
     (dist / "models" / "model.onnx").write_bytes(b"weights")
     (dist / "stale.js").write_text("old")
@@ -101,7 +104,7 @@ def test_wheels_are_deterministic_and_installable(wb: ModuleType, tmp_path: Path
 
 def test_the_service_worker_is_versioned_by_the_build_and_the_model(wb: ModuleType) -> None:
     sw: Path = wb.SERVICE_WORKER_SRC
-    dist: Path = wb.DIST
+    dist = paths.web_dir()
     sw.write_text("const VERSION = '__LLM_ROUTER_VERSION__';\n")
     first = wb.build()
     assert "sw.js" not in first["files"]  # never precached by itself
@@ -120,7 +123,7 @@ def test_the_service_worker_is_versioned_by_the_build_and_the_model(wb: ModuleTy
 
 def test_a_service_worker_without_its_version_mark_is_refused(wb: ModuleType) -> None:
     wb.SERVICE_WORKER_SRC.write_text("const VERSION = 'fixed';\n")
-    with pytest.raises(SystemExit, match="__LLM_ROUTER_VERSION__"):
+    with pytest.raises(LLMError, match="__LLM_ROUTER_VERSION__"):
         wb.build()
 
 
@@ -129,7 +132,7 @@ def test_a_demo_file_cannot_shadow_the_library_or_a_generated_file(wb: ModuleTyp
     path: Path = wb.WEB_DEMO / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("shadow")
-    with pytest.raises(SystemExit, match="would shadow"):
+    with pytest.raises(LLMError, match="would shadow"):
         wb.build()
 
 
@@ -139,7 +142,7 @@ IMPORT = re.compile(r"(?:\bfrom|\bimport)\s*\(?\s*'(\.{1,2}/[^']+)'" + r'|<scrip
 
 def test_every_relative_import_resolves_in_the_bundle() -> None:
     """The real web/ as served: each module a page or the service worker imports is a file of the bundle."""
-    module = load_script("web_bundle")
+    module = web_bundle_module
     served = {**module.web_sources(), module.SERVICE_WORKER: module.SERVICE_WORKER_SRC}
     assert {"index.html", "routing.html", "offline.html", "local.html", "engine.html", "sw.js", "llm_chat.js"} <= set(served)
     library = ["llm_chat.js", "runtime.js", "loader.js", "catalogue.js", "deployments.js", "engine/engine.js"]

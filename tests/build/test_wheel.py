@@ -5,12 +5,14 @@ environment in a temporary folder (llama-cpp-python from the wheel `make`
 built with safe CPU flags, the rest from PyPI), then from an empty folder:
 ``llm-runner-router --version``, and ``serve --data-dir`` with no
 configuration, which fetches the embedded model into the data folder and
-answers the official `openai` client. Nothing may be written anywhere else:
+answers the official `openai` client; then ``web-bundle --no-model``, after
+which ``/`` serves the demo pages. Nothing may be written anywhere else:
 not the current folder, not site-packages, not the user's home.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import openai
 
-from llm_runner_router.edge import model_fetch, paths
+from llm_runner_router.edge import browser_vendor, model_fetch, paths
 from llm_runner_router.edge.testing.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +47,10 @@ def test_the_wheel_installs_and_serves_outside_the_checkout(tmp_path: Path) -> N
     dist, venv, empty, data, home = (tmp_path / name for name in ("dist", "venv", "empty", "data", "home"))
     for folder in (empty, home):
         folder.mkdir()
-    model_fetch.ensure_model(progress=False)  # the model's wheel in the checkout's download cache: no 98 MB download here
+    # The model's wheel and the npm tarballs in the checkout's download cache: no 140 MB of downloads here.
+    model_fetch.ensure_model(progress=False)
+    for package in browser_vendor.PACKAGES:
+        browser_vendor.fetch_tarball(package, progress=False)
 
     # Built from a copy of the sources: setuptools writes build/lib and *.egg-info where it builds.
     source = tmp_path / "source"
@@ -53,8 +58,9 @@ def test_the_wheel_installs_and_serves_outside_the_checkout(tmp_path: Path) -> N
         source.mkdir(exist_ok=True)
         shutil.copy2(ROOT / name, source / name)
     # As laid out in the checkout: llm_runner_router/ with its links to the parts' folders.
-    for folder in ("llm_runner_router", "core", "edge_server", "web/python/llm_web"):
+    for folder in ("llm_runner_router", "core", "edge_server", "web/python/llm_web", "web/lib", "web/demo"):
         shutil.copytree(ROOT / folder, source / folder, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "web" / "sw.js", source / "web" / "sw.js")
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(dist)], check=True, timeout=600)
     [wheel] = dist.glob("llm_runner_router-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
@@ -65,7 +71,7 @@ def test_the_wheel_installs_and_serves_outside_the_checkout(tmp_path: Path) -> N
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(home),  # a user's folders: the XDG defaults would land here, and must not be used
-        "LLM_ROUTER_CACHE_DIR": str(paths.cache_dir()),  # read only: the model's wheel is there
+        "LLM_ROUTER_CACHE_DIR": str(paths.cache_dir()),  # read only: the model's wheel and the npm tarballs are there
     }
     version = subprocess.run([command, "--version"], cwd=empty, env=env, capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and version.stdout.strip() == "llm-runner-router 0.1.0", version.stderr
@@ -138,7 +144,20 @@ def test_the_wheel_installs_and_serves_outside_the_checkout(tmp_path: Path) -> N
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
             raise AssertionError("/ answered 200 with no bundle")
         except urllib.error.HTTPError as e:
-            assert e.code == 503 and b"make web" in e.read()
+            assert e.code == 503 and b"llm-runner-router web-bundle" in e.read()
+        # The one command it names (the browser model left out: its build environment is ~2 GB).
+        bundle = subprocess.run(
+            [command, "web-bundle", "--no-model", "--data-dir", str(data)], cwd=empty, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert bundle.returncode == 0, bundle.stdout + bundle.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert r.status == 200 and b"<title>llm-runner-router</title>" in r.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lib/llm_chat.js", timeout=5) as r:
+            assert r.status == 200 and r.headers["Content-Type"].startswith("text/javascript")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/build.json", timeout=5) as r:
+            manifest = json.loads(r.read())
+        assert {"vendor/pyodide/pyodide.asm.wasm", "vendor/ort/ort.wasm.min.mjs"} <= set(manifest["files"])
+        assert [w.split("/")[1].split("-")[0] for w in manifest["wheels"]] == ["llm_runner_router_core", "llm_runner_router_web"]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -146,4 +165,4 @@ def test_the_wheel_installs_and_serves_outside_the_checkout(tmp_path: Path) -> N
     assert _files(empty) == set() and _files(home) == set()
     assert _files(site) == site_before  # nothing written into the installed package
     written = _files(data)
-    assert {f"models/{model_fetch.MODEL_FILE}", "router.db"} <= written
+    assert {f"models/{model_fetch.MODEL_FILE}", "router.db", "web/build.json", "web/index.html", "web/sw.js"} <= written

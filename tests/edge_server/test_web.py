@@ -155,7 +155,7 @@ def test_without_a_bundle_the_root_says_how_to_build_it(monkeypatch: pytest.Monk
     with serve(monkeypatch, tmp_path / "absent") as server:
         r = httpx.get(server.url + "/")
         assert r.status_code == 503 and r.headers["content-type"].startswith("text/html")
-        assert "make web" in r.text and "LLM_ROUTER_WEB_DIR" in r.text
+        assert "llm-runner-router web-bundle" in r.text and "make web" in r.text
         assert_isolated(r)
         missing = httpx.get(server.url + "/loader.js")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "LLM_MODEL_001_E"
