@@ -213,3 +213,19 @@ def test_a_quota_too_small_for_the_model_is_a_coded_warning_and_the_chat_still_w
     done = ask(page, "What is the capital of France?")
     assert done["complete"] is True and done["deployment"] == "local-wasm", done
     screenshot(page, "offline-quota")
+
+
+def test_a_bundle_without_the_browser_model_answers_through_the_edge(new_page: NewPage, tmp_path: Path) -> None:
+    """`llm-runner-router web-bundle --no-model`: the page finds no model of its own and the edge answers."""
+    from llm_runner_router.edge.web_bundle import build
+
+    bundle = tmp_path / "web"
+    build(bundle, progress=False)
+    assert not (bundle / "models").exists()
+    data = tmp_path / "data"
+    with ProcessServer(["--host", "127.0.0.1"], env={"LLM_ROUTER_DATA_DIR": str(data), "LLM_ROUTER_WEB_DIR": str(bundle)}) as server:
+        page = new_page()
+        open_chat(page, f"{server.url}/?engines=wasm&max_tokens=16")
+        done = ask(page, "What is the capital of France?")
+        assert done["complete"] is True and done["error"] is None and done["deployment"] == "edge", done
+        assert last_answer(page)
