@@ -16,16 +16,13 @@ of the CPUs other processes took meanwhile, so the benches record it: :class:`Ot
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import math
 import os
 import platform
 import resource
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,23 +192,3 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-# --- build scripts -------------------------------------------------------------------------
-
-
-def build_script(name: str) -> ModuleType:
-    """build/<name>.py as a module, loaded once (tests/build loads them under the same names).
-
-    By path rather than ``import build.<name>``: build/ is a folder of scripts, not a package, and
-    pypa's ``build`` package, where installed, would answer to that name instead.
-    """
-    key = f"_build_{name}"
-    module = sys.modules.get(key)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(key, ROOT / "build" / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return module

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.edge_throughput import DOC_END, DOC_START, public, run_smoke, update_doc
-from tests.build import load_script
+from llm_runner_router.edge.model_fetch import ensure_model
 
 MAX_TOKENS = 8
 REQUESTS = 2
@@ -21,7 +21,7 @@ REQUESTS = 2
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    load_script("fetch_model").ensure_model(progress=False)
+    ensure_model(progress=False)
     return run_smoke(max_tokens=MAX_TOKENS, requests=REQUESTS)
 
 

@@ -10,7 +10,6 @@ import sys
 import pytest
 
 from bench import harness
-from tests.build import load_script
 
 
 def test_linear_percentile_interpolates_between_ranks() -> None:
@@ -51,9 +50,3 @@ def test_the_machine_and_its_load() -> None:
     assert harness.load_average() == loads[0]
     m = harness.machine()
     assert m["cpus"] == os.cpu_count() and m["load_average_1m"] >= 0 and m["date"].endswith("UTC")
-
-
-def test_build_scripts_load_by_path_once_and_shared_with_the_build_tests() -> None:
-    module = harness.build_script("fetch_model")
-    assert module is harness.build_script("fetch_model") is load_script("fetch_model")
-    assert module.MODEL_FILE.endswith(".gguf")

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from llm_runner_router.edge.llamacpp import LlamaCppBackend
-from tests.build import load_script
+from llm_runner_router.edge.model_fetch import ensure_model
 
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    path: Path = load_script("fetch_model").ensure_model(progress=False)
+    path: Path = ensure_model(progress=False)
     return path
 
 
