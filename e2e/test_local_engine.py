@@ -8,7 +8,6 @@ a device without a WebGPU adapter ends up on WASM.
 
 from __future__ import annotations
 
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,11 @@ import pytest
 from playwright.sync_api import Page
 
 from e2e.conftest import NewPage, note
+from llm_runner_router.edge import browser_model
+from llm_runner_router.edge.browser_model import wasm_weights
 from llm_runner_router.edge.testing.servers import ProcessServer
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "build"))
-import browser_model  # noqa: E402
-import wasm_weights  # noqa: E402
 
 MODEL_DIR = REPO / "dist" / "web" / "models" / "smollm2-135m-instruct"
 PROMPT = "What is the capital of France?"

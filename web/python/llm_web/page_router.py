@@ -43,7 +43,7 @@ CONTEXT_WINDOW: Final = 8192  # SmolLM2's
 # Configured decode speeds (tokens/s) until observed; settings_overrides can change them.
 DEFAULT_SPEEDS: Final[Mapping[str, float]] = {"webgpu": 15.0, "wasm": 20.0}
 # What SmolLM2-135M needs of the device per engine. The WASM variant unpacks its
-# 4-bit weights to float32 in memory (build/wasm_weights.py), so it needs more.
+# 4-bit weights to float32 in memory (llm_runner_router.edge.browser_model.wasm_weights), so it needs more.
 DEFAULT_NEEDS: Final[Mapping[str, ModelRequirements]] = {
     "webgpu": ModelRequirements(memory_mb=512),
     "wasm": ModelRequirements(memory_mb=1024),
