@@ -97,7 +97,7 @@ export async function loadEngine({
       // on the fly (decoding a third slower, bench/browser_decode.py). onnxruntime
       // frees each original once packed, but WASM memory never shrinks, so the
       // peak holds both for a while: the WASM graph is shaped to keep that
-      // within 1.2 GB a tab (build/onnx_variants.py, bench/browser_memory.py).
+      // within 1.2 GB a tab (edge_server/browser_model/onnx_variants.py, bench/browser_memory.py).
       // `prepack: false` saves ~100 MB of peak for the speed.
       ...(ep === ENGINES.WASM && !prepack ? { extra: { session: { disable_prepacking: '1' } } } : {}),
       externalData: [{ path: variant.external_data_path, data: externalData }],

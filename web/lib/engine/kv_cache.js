@@ -10,7 +10,7 @@
 // whole cache each token and leave it behind as garbage (what puts ours ahead
 // of the bare loop on the same graph, bench/browser_decode.py). The WASM graph also
 // outputs `new_key_values.N.*`, only the rows a run added
-// (build/onnx_variants.py); RowCache fetches those and appends them to its own
+// (edge_server/browser_model/onnx_variants.py); RowCache fetches those and appends them to its own
 // buffers, which it reuses from run to run.
 //
 // Both: `pasts(Tensor)` gives the next run's past inputs, `fetches` names the
