@@ -19,35 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from llm_runner_router.edge.browser_model import (  # noqa: E402
-    DEFAULT_SYSTEM,
-    NAME,
-    SHIPPED,
-    SLUG,
-    default_out_dir,
-    ensure_browser_model,
-    inputs_key,
-    main,
-    run_step,
-    step_graph,
-    venv_python,
-    work_dir,
-)
-
-__all__ = [
-    "DEFAULT_SYSTEM",
-    "NAME",
-    "SHIPPED",
-    "SLUG",
-    "default_out_dir",
-    "ensure_browser_model",
-    "inputs_key",
-    "main",
-    "run_step",
-    "step_graph",
-    "venv_python",
-    "work_dir",
-]
+from llm_runner_router.edge.browser_model import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

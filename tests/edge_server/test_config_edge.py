@@ -25,21 +25,10 @@ from llm_runner_router.core.errors import ConfigError
 from llm_runner_router.core.store import MemoryStore
 from llm_runner_router.edge.compose import build_state, load_settings
 from llm_runner_router.edge.settings import EdgeSettings, ServerConfig
+from tests.core.test_config import raises
 
 INVALID = catalogue.CONFIG_INVALID.code
 UNKNOWN = catalogue.CONFIG_UNKNOWN_FIELD.code
-
-
-def raises(code: str, field: str, fn: Any, *args: Any, **kwargs: Any) -> ConfigError:
-    """fn(*args) raises a ConfigError with this code, naming this field."""
-    with pytest.raises(ConfigError) as info:
-        fn(*args, **kwargs)
-    err = info.value
-    assert err.code == code, str(err)
-    assert err.context["field"] == field, str(err)
-    if field:
-        assert field in err.message, err.message
-    return err
 
 
 def minimal_tables() -> dict[str, Any]:
