@@ -35,13 +35,14 @@ LLAMA_BUILD_ID := $(subst ==,-,$(LLAMA_PIN))-$(shell printf '%s' '$(LLAMA_CMAKE_
 LLAMA_WHEELS := $(HOME)/.cache/llm-runner-router/wheels/$(LLAMA_BUILD_ID)
 LLAMA_STAMP := $(VENV)/.stamp-$(LLAMA_BUILD_ID)
 
-.PHONY: help run test setup venv llama-cpp model node-deps web lint typecheck error-docs pytest pyodide-wheels pyodide-test e2e browser-model chromium js-test reliability wrk
+.PHONY: help run test setup venv llama-cpp model node-deps web npm-pack lint typecheck error-docs pytest pyodide-wheels pyodide-test e2e browser-model chromium js-test reliability wrk
 
 help:
 	@echo "make run    set up, build the web bundle, then serve it on http://127.0.0.1:8000/ and the OpenAI-compatible API at /v1"
 	@echo "make test   set up, then ruff, mypy, tsc, generated-files check (docs/errors.md, web/lib/catalogue.js, web/lib/deployments.js), pytest (CPython), the core's tests in Pyodide (Node),"
 	@echo "            and the browser end-to-end tests in headless Chromium (the core's tests in Pyodide there too)"
 	@echo "make web    build the browser bundle into dist/web/ (incremental)"
+	@echo "make npm-pack  pack the npm package llm-runner-router (the widget and runtime, with .d.ts) into dist/npm/ (incremental)"
 	@echo "make reliability  the reliability suite's short form (chaos, load, crash durability, security, browser; part of make test);"
 	@echo "                  the full form, which writes docs/reliability.md: .venv/bin/python -m bench.reliability"
 	@echo "(set-up builds llama-cpp-python once, ≈8 min, and fetches the default model into models/)"
@@ -106,6 +107,12 @@ $(NPM_STAMP): package.json package-lock.json
 web: venv node-deps
 	$(BIN)/python build/web_bundle.py
 
+# dist/npm/llm-runner-router-<version>.tgz: the npm package (npm/package.json, npm/README.md): web/lib/
+# with a .d.ts beside each module (tsc from the JSDoc: tsconfig.npm.json), packed by `npm pack`. Always
+# runs: build/npm_package.py returns at once when its inputs are unchanged (a few seconds otherwise).
+npm-pack: venv node-deps
+	$(BIN)/python build/npm_package.py
+
 # dist/web/models/: the browser's ONNX variants built from the GGUF (build/browser_model.py).
 # Always runs: it returns at once when its inputs are unchanged; the first build
 # installs its own tools in .cache/model-venv (torch, onnxruntime-genai; ~2 min) and
@@ -161,5 +168,5 @@ pyodide-test: node-deps pyodide-wheels
 # Browser end-to-end tests (e2e/): Playwright drives /usr/bin/chromium (never
 # `playwright install`); the edge server serves dist/web on a free 127.0.0.1 port.
 # Screenshots and console logs of failed tests go to e2e/artifacts/.
-e2e: setup model browser-model web pyodide-wheels chromium
+e2e: setup model browser-model web npm-pack pyodide-wheels chromium
 	$(BIN)/python -m pytest e2e
