@@ -189,13 +189,67 @@ def test_offline_reload_answers_from_the_service_worker_cache(new_page: NewPage,
         httpx.get(f"{server.url}/health", timeout=2)
     response = page.reload()
     assert response is not None and response.from_service_worker
+    # The panel says at once that the service worker is active, not "starting…" (issue 14).
+    page.wait_for_function("document.getElementById('sw').dataset.state === 'active'", timeout=15_000)
+    assert "kept offline" in page.locator("#sw").inner_text()
     page.wait_for_function("window.__ready === true", timeout=LOAD_TIMEOUT_MS)
     done = ask(page, "What is the capital of France?")
     assert done["complete"] is True and done["deployment"] == "local-wasm", done
     assert last_answer(page) == "".join(d["text"] for d in events(page, "llm-delta"))
     page.wait_for_function("document.getElementById('edge-server').textContent.startsWith('unreachable')", timeout=15_000)
+    assert page.locator("#sw").get_attribute("data-state") == "active"
+    assert_answer_on_screen_at_phone_width(page)
     screenshot(page, "offline")
     note(f"offline reload answered on local-wasm: {last_answer(page)!r}")
+
+
+def test_the_chat_page_itself_reloads_offline_and_answers(new_page: NewPage, web_bundle: Path, tmp_path: Path) -> None:
+    """`/` opts in like offline.html: with the server stopped, a reload comes from the service worker and answers."""
+    server = ProcessServer(
+        ["--host", "127.0.0.1"], env={"LLM_ROUTER_DATA_DIR": str(tmp_path / "data"), "LLM_ROUTER_WEB_DIR": str(web_bundle)}
+    )
+    page = new_page()
+    with server:
+        open_chat(page, f"{server.url}/?engines=wasm&max_tokens=16")
+        page.wait_for_function("window.__log.some((e) => e.type === 'llm-offline')", timeout=LOAD_TIMEOUT_MS)
+        [status] = events(page, "llm-offline")
+        assert status["state"] == "ready" and status["offline"] == "full" and status["models"] == ["wasm"], status
+        first = ask(page, "What is the capital of France?")
+        assert first["complete"] is True and first["deployment"] == "local-wasm", first
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/health", timeout=2)
+    response = page.reload()
+    assert response is not None and response.from_service_worker
+    page.wait_for_function("window.__ready === true", timeout=LOAD_TIMEOUT_MS)
+    done = ask(page, "What is the capital of France?")
+    assert done["complete"] is True and done["deployment"] == "local-wasm", done
+    assert last_answer(page) == "".join(d["text"] for d in events(page, "llm-delta"))
+    assert_answer_on_screen_at_phone_width(page)
+    note(f"/ reloaded offline, answered on local-wasm: {last_answer(page)!r}")
+
+
+def assert_answer_on_screen_at_phone_width(page: Page) -> None:
+    """At phone width, with the input in view (as after typing), the answer is on the screen, right above
+    the input, not above the top of the screen with empty space below it (issue 14)."""
+    width, height = SIZES["phone"]
+    page.set_viewport_size({"width": width, "height": height})
+    try:
+        page.locator("llm-chat textarea").focus()
+        page.locator("llm-chat textarea").scroll_into_view_if_needed()
+        box: dict[str, float] = page.evaluate(
+            """() => { const root = document.querySelector('llm-chat').shadowRoot;
+                       const answer = [...root.querySelectorAll('.msg.assistant')].at(-1).getBoundingClientRect();
+                       const form = root.querySelector('form').getBoundingClientRect();
+                       return { top: answer.top, bottom: answer.bottom, form: form.top, height: innerHeight,
+                                width: document.documentElement.scrollWidth }; }"""
+        )
+        assert box["top"] >= 0 and box["bottom"] <= box["height"], box  # the answer is on the screen
+        assert box["form"] - box["bottom"] < 80, box  # right above the input: no empty space between
+        assert box["width"] <= width, box  # nothing wider than the screen
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{page.url.split('/')[-1].split('?')[0] or 'index'}-phone-viewport.png"))
+    finally:
+        page.set_viewport_size({"width": SIZES["desktop"][0], "height": SIZES["desktop"][1]})
 
 
 def test_a_quota_too_small_for_the_model_is_a_coded_warning_and_the_chat_still_works(edge_server: ProcessServer, new_page: NewPage) -> None:

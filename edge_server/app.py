@@ -89,6 +89,6 @@ def create_app(state: EdgeState) -> Starlette:
     app.state.edge = state
     origins = state.server.cors_origins
     if origins:
-        app.add_middleware(CORS, origins=origins)
+        app.add_middleware(CORS, origins=origins, routes=[route.path for route in routes])
     app.add_middleware(RequestContext)  # added last, so outermost: request ids and the last line of defence cover CORS too
     return app

@@ -3,13 +3,22 @@
 The API keeps its paths (/v1, /api, /health, /metrics): a path under one of
 them that no route matched gets the API's coded JSON 404, never a bundle file.
 Every bundle response carries the cross-origin isolation headers that WASM
-threads need (COOP same-origin + COEP require-corp), CORP same-origin, a MIME
-type browsers accept for modules and streaming WASM compilation, and
+threads need (COOP same-origin + COEP require-corp), a MIME type browsers
+accept for modules and streaming WASM compilation, and
 ``Cache-Control: no-cache`` (the files are not content-hashed; ETag and
 Last-Modified make revalidation cheap; the service worker versions its cache
 by build.json). Range requests work (Starlette's FileResponse). No dotfile is
 served (``/.env``, ``/.git/config``: any path segment starting with "."), and a
 file that cannot be looked up (a symlink loop) is the coded 404, not a 500.
+
+The bundle's files are public and may be loaded by a page on any origin (the
+<llm-chat> widget embedded in another site): they carry
+``Cross-Origin-Resource-Policy: cross-origin`` (a cross-origin isolated page
+may load them too) and ``Access-Control-Allow-Origin: *`` without credentials
+(module scripts, fetch), their 404s included, and a CORS preflight for one is
+answered here, whatever ``server.cors_origins`` says. The API is not the
+bundle: its CORS is the configured origins' only (middleware/cors.py), and the
+API's answers carry none of these headers.
 
 The directory is paths.web_dir(): ``LLM_ROUTER_WEB_DIR``, <repo>/dist/web in a
 checkout, else the data folder's ``web/``. When it does not exist, ``/``
@@ -23,6 +32,7 @@ import mimetypes
 import os
 from pathlib import Path
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -30,15 +40,22 @@ from starlette.types import Message, Receive, Scope, Send
 
 from . import paths
 
-__all__ = ["API_PREFIXES", "SECURITY_HEADERS", "WebBundle", "content_type"]
+__all__ = ["API_PREFIXES", "SECURITY_HEADERS", "STATIC_CORS", "WebBundle", "content_type", "is_api_path"]
 
 API_PREFIXES = ("/v1", "/api", "/health", "/metrics")
 
 SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Embedder-Policy": "require-corp",
-    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "cross-origin",
     "X-Content-Type-Options": "nosniff",
+}
+# Any origin may read the bundle's files (no credentials: none are needed, and "*" forbids them).
+STATIC_CORS = {"Access-Control-Allow-Origin": "*"}
+_PREFLIGHT = {
+    **STATIC_CORS,
+    "Access-Control-Allow-Methods": "GET, HEAD",
+    "Access-Control-Max-Age": "86400",
 }
 
 # Set here rather than left to the mimetypes module, whose table depends on the
@@ -80,7 +97,8 @@ def content_type(path: str) -> str:
     return _TYPES.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
-def _is_api(path: str) -> bool:
+def is_api_path(path: str) -> bool:
+    """Whether a path is the API's (under /v1, /api, /health, /metrics): never a bundle file."""
     return any(path == p or path.startswith(p + "/") for p in API_PREFIXES)
 
 
@@ -132,14 +150,21 @@ class WebBundle:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
-        if scope["type"] != "http" or _is_api(path):
+        if scope["type"] != "http" or is_api_path(path):
             raise HTTPException(404)  # the app's handler answers with the coded JSON error
         cache = "no-cache"
+        request_headers = Headers(scope=scope)
+        if scope["method"] == "OPTIONS" and "access-control-request-method" in request_headers:
+            # A CORS preflight for a file (a fetch with a Range header, say): any origin may.
+            asked = request_headers.get("access-control-request-headers", "")[:1000]
+            headers = {**_PREFLIGHT, **({"Access-Control-Allow-Headers": asked} if asked else {})}
+            await Response(status_code=204, headers={**SECURITY_HEADERS, **headers})(scope, receive, send)
+            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
-                headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                headers += [(k.lower().encode(), v.encode()) for k, v in {**SECURITY_HEADERS, **STATIC_CORS}.items()]
                 headers.append((b"cache-control", cache.encode()))
                 message["headers"] = headers
             await send(message)
@@ -152,4 +177,8 @@ class WebBundle:
             page = HTMLResponse(_MISSING_PAGE.format(directory=html.escape(str(self.directory))), status_code=503)
             await page(scope, receive, send_with_headers)
             return
-        await files(scope, receive, send_with_headers)
+        try:
+            await files(scope, receive, send_with_headers)
+        except HTTPException as exc:
+            # The app's handler answers (the coded JSON 404); a page on another origin may read it too.
+            raise HTTPException(exc.status_code, exc.detail, headers={**(exc.headers or {}), **STATIC_CORS, **SECURITY_HEADERS}) from None

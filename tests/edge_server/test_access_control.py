@@ -6,7 +6,7 @@
 - Neither the admin key nor an upstream's key ever shows in an answer, in
   /api/status, /api/diagnostics, /metrics or the logs -- even when the
   upstream echoes its Authorization header back in its errors.
-- CORS headers go to the configured origins only.
+- CORS headers go to the configured origins only; the web bundle's files are public to every origin.
 - Body size and prompt length limits answer 413 with LLM_VAL_006_E.
 - A model name is a name, never a path; the web bundle serves nothing outside its folder.
 """
@@ -271,6 +271,39 @@ def test_without_cors_origins_no_origin_gets_cors_headers(rig: Rig, tmp_path: Pa
             preflight = _preflight(server.url, origin)
             assert not [h for h in preflight.headers if h.startswith("access-control-")]
             assert_refused(preflight, catalogue.VAL_UNSUPPORTED.code, 405)
+
+
+def test_the_bundles_files_are_public_while_the_api_keeps_its_origins(rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page on any origin may load the widget's files; only server.cors_origins may call the API."""
+    web = tmp_path / "web"
+    (web / "lib").mkdir(parents=True)
+    (web / "lib" / "llm_chat.js").write_text("export {};\n")
+    monkeypatch.setenv("LLM_ROUTER_WEB_DIR", str(web))
+    state = build_state(
+        settings_for(rig.url + "/v1", rig.url + "/v1", cors_origins=[ORIGIN]), store=SQLiteStore(tmp_path / "r.db"), monitor=False
+    )
+    with ThreadServer(create_app(state)) as server:
+        for origin in [ORIGIN, "https://evil.example", "null"]:
+            script = httpx.get(server.url + "/lib/llm_chat.js", headers={"origin": origin})
+            assert script.status_code == 200 and script.text == "export {};\n"
+            assert script.headers["access-control-allow-origin"] == "*"
+            assert script.headers["cross-origin-resource-policy"] == "cross-origin"
+            assert "access-control-allow-credentials" not in script.headers
+            asked = {"origin": origin, "access-control-request-method": "GET", "access-control-request-headers": "range"}
+            preflight = httpx.options(server.url + "/lib/llm_chat.js", headers=asked)
+            assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == "*"
+            missing = httpx.get(server.url + "/lib/nothing.js", headers={"origin": origin})
+            assert missing.status_code == 404 and missing.headers["access-control-allow-origin"] == "*"
+        # The API: the configured origin only, and never the bundle's headers.
+        for path in ["/v1/models", "/health", "/openapi.json"]:
+            allowed = httpx.get(server.url + path, headers={"origin": ORIGIN})
+            assert allowed.headers["access-control-allow-origin"] == ORIGIN, path
+            other = httpx.get(server.url + path, headers={"origin": "https://evil.example"})
+            assert "access-control-allow-origin" not in other.headers, path
+            assert not [h for h in other.headers if h.startswith("cross-origin-")], path
+        refused = _preflight(server.url, "https://evil.example")
+        assert_refused(refused, catalogue.AUTH_ORIGIN_NOT_ALLOWED.code, 403)
+        assert "access-control-allow-origin" not in refused.headers
 
 
 @pytest.mark.parametrize(

@@ -65,9 +65,12 @@ def url(monkeypatch: pytest.MonkeyPatch, bundle: Path) -> Iterator[str]:
 
 
 def assert_isolated(r: httpx.Response) -> None:
+    """The bundle's own pages are cross-origin isolated; its files may be loaded from any origin."""
     assert r.headers["cross-origin-opener-policy"] == "same-origin"
     assert r.headers["cross-origin-embedder-policy"] == "require-corp"
-    assert r.headers["cross-origin-resource-policy"] == "same-origin"
+    assert r.headers["cross-origin-resource-policy"] == "cross-origin"
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in r.headers
 
 
 @pytest.mark.parametrize(
@@ -136,6 +139,53 @@ def test_unknown_api_paths_are_coded_json_404s_not_bundle_files(url: str, bundle
     assert r.headers["content-type"] == "application/json"
     body = r.json()["error"]
     assert body["code"] == "LLM_MODEL_001_E" and path in body["message"]
+
+
+@pytest.mark.parametrize("path", ["/", "/loader.js", "/vendor/pyodide/pyodide.asm.wasm", "/models/model.q4"])
+def test_bundle_files_are_public_to_every_origin(url: str, path: str) -> None:
+    for origin in [None, "http://127.0.0.1:8765", "https://any.example", "null"]:
+        r = httpx.get(url + path, headers={"origin": origin} if origin else {})
+        assert r.status_code == 200
+        assert_isolated(r)
+    # A preflight (a fetch with a header that needs one) is answered for any origin, without credentials.
+    asked = {"origin": "https://any.example", "access-control-request-method": "GET", "access-control-request-headers": "range, x-custom"}
+    pre = httpx.options(url + path, headers=asked)
+    assert pre.status_code == 204, pre.text
+    assert pre.headers["access-control-allow-origin"] == "*" and pre.headers["access-control-allow-methods"] == "GET, HEAD"
+    assert pre.headers["access-control-allow-headers"] == "range, x-custom"
+    assert "access-control-allow-credentials" not in pre.headers
+    # Without the preflight's header an OPTIONS is still not a method the bundle serves.
+    assert httpx.options(url + path).status_code == 405
+
+
+def test_a_missing_bundle_file_is_a_404_any_origin_can_read(url: str) -> None:
+    r = httpx.get(url + "/lib/nothing.js", headers={"origin": "https://any.example"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "LLM_MODEL_001_E"
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert r.headers["cross-origin-resource-policy"] == "cross-origin"
+
+
+def test_the_api_carries_none_of_the_bundles_headers(url: str) -> None:
+    """Without server.cors_origins no origin may read the API: no CORS, no CORP."""
+    requests = [
+        httpx.get(url + "/health", headers={"origin": "https://any.example"}),
+        httpx.get(url + "/v1/models", headers={"origin": "https://any.example"}),
+        httpx.get(url + "/openapi.json", headers={"origin": "https://any.example"}),
+        httpx.get(url + "/v1/nothing", headers={"origin": "https://any.example"}),
+        httpx.post(url + "/v1/chat/completions", headers={"origin": "https://any.example"}, json={"model": "default", "messages": []}),
+    ]
+    preflight = httpx.options(
+        url + "/v1/chat/completions",
+        headers={
+            "origin": "https://any.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
+    )
+    for r in [*requests, preflight]:
+        cross = [h for h in r.headers if h.startswith("access-control-") or h.startswith("cross-origin-")]
+        assert cross == [], (r.request.url, r.headers)
+    assert preflight.status_code == 405
 
 
 def test_api_routes_are_unaffected(url: str) -> None:

@@ -5,6 +5,7 @@
 //   threads=N                  WASM threads
 //   edge=0 | edge=URL          no edge server | another one (default: this server)
 //   fault=wasm:8[:CODE]        the local engine fails after 8 pieces (lib/faults.js)
+//   offline=0 | offline=1      keep the page offline (service worker) or not, whatever the page's default
 //
 // The demo is served at the bundle's root and the library at /lib/, so
 // '../lib/' names web/lib/ in the checkout and /lib/ in the bundle alike (a
@@ -22,7 +23,7 @@ export function mountChat(container, { heading = 'Chat', offline = false } = {})
   if (q.has('engines')) chat.setAttribute('engines', q.get('engines'));
   if (q.has('threads')) chat.setAttribute('threads', q.get('threads'));
   chat.setAttribute('max-tokens', q.get('max_tokens') || '200');
-  if (offline) chat.setAttribute('offline', '');
+  if (q.has('offline') ? q.get('offline') !== '0' : offline) chat.setAttribute('offline', '');
   const faults = faultsFromQuery(q.get('fault'));
   if (faults) chat.runtimeOptions = { faults };
   container.append(chat);

@@ -28,10 +28,11 @@
 // Methods: send(text) → Promise<done event>, stop(), clear(). `ready` is a
 // Promise of the PageRuntime.
 
-import { CODES } from './catalogue.js';
+import { CODES, lookup } from './catalogue.js';
 import { DEPLOYMENTS, isLocal, localDeployment } from './deployments.js';
 import { createRuntime } from './runtime.js';
 import { enableOffline } from './offline.js';
+import { EdgeClient } from './edge.js';
 
 const ENGINE_NAMES = {
   [DEPLOYMENTS.LOCAL_WEBGPU]: 'WebGPU',
@@ -86,6 +87,9 @@ button:disabled { opacity: .45; cursor: default; }
   :host { font-size: 14px; }
   .box { border-radius: 0; border-left: 0; border-right: 0; height: var(--llm-chat-height, 100svh); }
   .msg { max-width: 92%; }
+  /* The box is a screen tall: the conversation sits at its bottom, the answer right above the input
+     (in view whenever the input is), not at the top with empty space below it. */
+  .log > :first-child { margin-top: auto; }
   form { padding: .45em; }
   button { padding: .45em .7em; }
 }
@@ -199,6 +203,7 @@ export class LlmChat extends HTMLElement {
       this._resolveReady(runtime);
       this._emit('llm-ready', { engine: runtime.engine, plan: runtime.plan, edgeUrl: runtime.edgeUrl });
       if (this.hasAttribute('offline')) this._keepOffline(runtime);
+      if (runtime.edgeUrl && new URL(runtime.edgeUrl, location.href).origin !== location.origin) this._checkEdge(runtime);
     } catch (e) {
       const error = { code: e.code || CODES.CORE_INIT_FAILED, summary: 'The chat could not start.', message: String(e.message || e) };
       stage.textContent = `${error.code}: ${error.message}`;
@@ -219,6 +224,23 @@ export class LlmChat extends HTMLElement {
       this._note(`kept for offline use (${Math.round((status.model_bytes || 0) / 1e6)} MB model)`);
     }
     this._emit('llm-offline', status);
+  }
+
+  /**
+   * An edge server on another origin may refuse this page's (its server.cors_origins):
+   * say so now, with the code and the setting, rather than when the edge is first needed.
+   */
+  async _checkEdge(runtime) {
+    const refused = await new EdgeClient(runtime.edgeUrl).check();
+    if (!refused || refused.code !== CODES.AUTH_ORIGIN_NOT_ALLOWED) return; // up, or down: nothing to configure
+    const entry = lookup(refused.code);
+    const error = {
+      code: refused.code,
+      summary: `${entry ? entry.summary : ''} ${runtime.engine ? 'Answers come from this device only.' : 'Nothing can answer here.'}`.trim(),
+      message: refused.message.replace(/^\[[^\]]*\] /, ''),
+    };
+    this._error(error);
+    this._emit('llm-error', error);
   }
 
   /** Ask the model; resolves to the done event ({complete, deployment, error, …}). */

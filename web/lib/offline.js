@@ -8,7 +8,12 @@
 // offline 'full': a reload answers on this device with no server at all.
 // offline 'shell': the page and runtime are kept but the model did not fit the
 // storage quota (error.code MEM_QUOTA_EXCEEDED): offline, the model cannot load.
-// state 'failed' / 'unsupported': nothing is kept (error says why).
+// state 'failed' / 'unsupported': nothing is kept (error says why; a page on
+// another origin than the bundle's cannot keep it: a service worker serves only
+// its own origin's files).
+//
+//   const now = await offlineStatus();   // the worker controlling this page, at once; null if none
+//   // {...the status above, worker: 'activated'}: a page reloaded offline shows it before the runtime loads
 
 import { CODES } from './catalogue.js';
 import { ENGINES } from './deployments.js';
@@ -55,6 +60,10 @@ export async function enableOffline({ base = '/', models = [ENGINES.WASM], onSta
     return report({ state: 'unsupported', error: { code: QUOTA, message: 'this browser (or a page that is not https/localhost) has no service workers: nothing is kept offline' } });
   }
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href);
+  if (root.origin !== location.origin) {
+    const message = `the bundle is served from ${root.origin}, not this page's origin (${location.origin}): a service worker keeps only its own origin's files, so nothing is kept offline (serve the page from ${root.origin} to keep it)`;
+    return report({ state: 'unsupported', error: { code: CODES.CONFIG_ENVIRONMENT_MISMATCH, message } });
+  }
   // Asking to persist keeps the browser from evicting the model under storage pressure.
   const persisted = navigator.storage && navigator.storage.persist ? await navigator.storage.persist().catch(() => false) : false;
   let failure = null;
@@ -85,4 +94,17 @@ export async function enableOffline({ base = '/', models = [ENGINES.WASM], onSta
   } finally {
     navigator.serviceWorker.removeEventListener('message', onMessage);
   }
+}
+
+/**
+ * What the service worker controlling this page keeps, asked at once: no
+ * registration, no network (a page reloaded offline knows at once that it came
+ * from the cache). null when no worker controls the page.
+ * @returns {Promise<object | null>}
+ */
+export async function offlineStatus(timeoutMs = 2000) {
+  const controller = 'serviceWorker' in navigator ? navigator.serviceWorker.controller : null;
+  if (!controller) return null;
+  const status = (await ask(controller, timeoutMs)) || { state: 'ready' };
+  return { ...status, worker: controller.state };
 }
