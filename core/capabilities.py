@@ -12,11 +12,18 @@ engine left out the coded reason why.
 The defaults say "not known to be there", except the WebGPU limits, whose
 defaults are the minimums the WebGPU specification guarantees to every
 adapter.
+
+A software WebGPU adapter (:attr:`GpuAdapter.is_software`: the browser says
+``isFallbackAdapter``, or the adapter names itself SwiftShader, llvmpipe, a
+CPU or software renderer) runs the model correctly but far slower than WASM
+(seconds a token): the plan leaves it out with ``LLM_WEBGPU_007_E`` unless
+the caller opts in (``allow_software_adapter``, for tests of that path).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -46,6 +53,9 @@ _MAX_WASM_THREADS: Final = 4  # more threads than this do not speed up a small m
 _MAX_INT: Final = 2**53  # the largest integer a JS number holds exactly
 _TEXT_LIMIT: Final = 512  # characters kept of any probe string
 _FEATURES_LIMIT: Final = 256  # GPU feature names kept
+# What a software (CPU) WebGPU adapter calls itself in its vendor, architecture or description:
+# Chromium's SwiftShader, Mesa's llvmpipe/lavapipe/softpipe, Windows' WARP ("Microsoft Basic Render Driver").
+_SOFTWARE_ADAPTER: Final = re.compile(r"swiftshader|llvmpipe|lavapipe|softpipe|software|basic render driver|\bcpu\b", re.IGNORECASE)
 
 
 # --- reading the probe ---------------------------------------------------------------------
@@ -104,7 +114,20 @@ class GpuAdapter:
     vendor: str = ""
     architecture: str = ""
     description: str = ""
-    is_fallback_adapter: bool = False  # a software adapter (e.g. SwiftShader): works, but slowly
+    is_fallback_adapter: bool = False  # the browser says it is a software adapter (e.g. SwiftShader): works, but slowly
+
+    @property
+    def is_software(self) -> bool:
+        """A software renderer on the CPU: the browser says so, or its name does (not every browser sets the flag)."""
+        return self.is_fallback_adapter or any(_SOFTWARE_ADAPTER.search(t) for t in (self.vendor, self.architecture, self.description))
+
+    @property
+    def label(self) -> str:
+        """How the adapter names itself, for messages: "google swiftshader (SwiftShader Device)"."""
+        name = " ".join(t for t in (self.vendor, self.architecture) if t)
+        if self.description:
+            name = f"{name} ({self.description})" if name else self.description
+        return name or "unnamed adapter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +347,19 @@ def _webgpu_reason(caps: DeviceCapabilities, need: ModelRequirements) -> LLMErro
     return None
 
 
+def _software_reason(caps: DeviceCapabilities) -> LLMError | None:
+    adapter = caps.adapter
+    if adapter is None or not adapter.is_software:
+        return None
+    return catalogue.WEBGPU_SOFTWARE_ADAPTER.error(
+        f"the WebGPU adapter is a software renderer ({adapter.label}), far slower than WASM: "
+        "not used for inference unless explicitly allowed",
+        engine="webgpu",
+        adapter=adapter.label,
+        fallback_adapter=adapter.is_fallback_adapter,
+    )
+
+
 def _wasm_reason(caps: DeviceCapabilities, need: ModelRequirements, engine: str) -> LLMError | None:
     if not caps.wasm:
         return catalogue.WASM_UNSUPPORTED.error("this browser has no WebAssembly", engine=engine)
@@ -378,14 +414,16 @@ def plan_engines(
     needs: ModelRequirements | Mapping[str, ModelRequirements],
     prefer: Sequence[str] = ENGINES,
     *,
-    allow_fallback_adapter: bool = False,
+    allow_software_adapter: bool = False,
 ) -> EnginePlan:
     """The engines of ``prefer`` (best first) that can run the model on this device.
 
     ``needs`` is one set of requirements for every engine, or one per engine
     name (an engine it does not name needs nothing). A software WebGPU
-    adapter (e.g. SwiftShader) works but is slower than WASM: it goes last,
-    with a warning, unless ``allow_fallback_adapter`` keeps it in its place.
+    adapter (:attr:`GpuAdapter.is_software`: SwiftShader, llvmpipe, …) works
+    but is far slower than WASM, so it is left out with
+    ``LLM_WEBGPU_007_E``; ``allow_software_adapter`` (an explicit opt-in, for
+    tests of that path) keeps it, last, with the same code as a warning.
     """
     usable: list[str] = []
     excluded: dict[str, LLMError] = {}
@@ -398,17 +436,22 @@ def plan_engines(
         else:
             reason = catalogue.VAL_UNSUPPORTED.error(f"unknown local engine {engine!r}; known: {', '.join(ENGINES)}", engine=engine)
         reason = reason or _memory_reason(caps, need, engine) or _storage_reason(caps, need, engine)
+        if reason is None and engine == "webgpu" and not allow_software_adapter:
+            reason = _software_reason(caps)
         if reason is None:
             usable.append(engine)
         else:
             excluded[engine] = reason
     warnings: list[LLMError] = []
-    if "webgpu" in usable and caps.adapter is not None and caps.adapter.is_fallback_adapter and not allow_fallback_adapter:
+    if "webgpu" in usable and caps.adapter is not None and caps.adapter.is_software:
+        # Opted in: usable, but after anything faster.
         usable.remove("webgpu")
         usable.append("webgpu")
         warnings.append(
-            catalogue.WEBGPU_UNAVAILABLE.error(
-                "the only WebGPU adapter is a software fallback, slower than WASM: tried last", adapter=caps.adapter.description
+            catalogue.WEBGPU_SOFTWARE_ADAPTER.error(
+                f"WebGPU runs on a software adapter ({caps.adapter.label}), slower than WASM: allowed by the caller, tried last",
+                engine="webgpu",
+                adapter=caps.adapter.label,
             )
         )
     threads = _wasm_threads(caps)

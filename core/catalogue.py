@@ -629,6 +629,16 @@ WEBGPU_LIMITS = _e(
     http=503,
     recovery=R.FALLBACK,
 )
+WEBGPU_SOFTWARE_ADAPTER = _e(
+    "WEBGPU",
+    7,
+    E,
+    "software_adapter",
+    "The only WebGPU adapter is a software renderer (e.g. SwiftShader), slower than WASM; it is not used unless asked for.",
+    retryable=False,
+    http=503,
+    recovery=R.FALLBACK,
+)
 
 # --- WASM -----------------------------------------------------------------
 WASM_LOAD_FAILED = _e(

@@ -9,6 +9,14 @@ with every token, so the timer re-checks lazily when it fires.
 A watch cancels its task only while the router is waiting on the backend
 (``since >= 0``): the time the caller spends with a token is not the
 backend's stall.
+
+The timer is armed with ``call_later`` and a delay never below zero: Pyodide's
+browser loop (``pyodide.webloop.WebLoop``) refuses to schedule in the past,
+and its clock moves on while Python runs, so a ``call_at`` for a moment just
+passed would raise in the timer's own callback and leave every watch unarmed.
+A watch whose overall deadline has passed while the caller holds a token is
+looked at again every :data:`HELD_RECHECK` seconds until the caller is back,
+not in a tight loop.
 """
 
 from __future__ import annotations
@@ -16,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from typing import Any
+from typing import Any, Final
 
 from . import catalogue
 from .errors import LLMError
 
-__all__ = ["Watch", "Watchdogs"]
+__all__ = ["HELD_RECHECK", "Watch", "Watchdogs"]
+
+HELD_RECHECK: Final = 0.05  # seconds between looks at a watch past its deadline whose caller holds a token
 
 
 class Watch:
@@ -101,7 +111,8 @@ class Watchdogs:
     def _arm(self, at: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = self.loop.call_at(at, self._tick)
+        # Not call_at: a moment already past must still arm the timer (see the module's docstring).
+        self._timer = self.loop.call_later(max(0.0, at - self.loop.time()), self._tick)
         self._timer_at = at
 
     def _reschedule(self, w: Watch) -> None:
@@ -132,6 +143,8 @@ class Watchdogs:
             else:
                 later.append(w)
         for w in later:
-            self._push(w.due(now)[0], w)
+            due = w.due(now)[0]
+            # Held by the caller past its deadline: it can only fire once the caller is back.
+            self._push(max(due, now + HELD_RECHECK) if w.since < 0 else due, w)
         if heap:
             self._arm(max(heap[0][0], now))

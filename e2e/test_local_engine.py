@@ -137,7 +137,7 @@ WEBGPU_TOKENS = 3
 @pytest.mark.timeout(1200)
 def test_answers_on_webgpu_swiftshader(edge_server: ProcessServer, new_page: NewPage) -> None:
     page = new_page(webgpu=True)
-    info = open_local(page, edge_server, "engines=webgpu")
+    info = open_local(page, edge_server, "engines=webgpu&software_adapter=1")  # SwiftShader: only when asked for
     assert info["probe"]["webgpu"]["available"] is True, info["probe"]
     assert info["engine"] == "webgpu", info
     result = chat(page, max_tokens=WEBGPU_TOKENS, kind="text", prompt=WEBGPU_PROMPT)

@@ -186,7 +186,7 @@ WG, WA = "webgpu", "wasm"
         ("capable desktop", {}, (WG, WA), {}),
         ("no navigator.gpu", {"webgpu.available": False, "webgpu.adapter": None}, (WA,), {WG: catalogue.WEBGPU_UNAVAILABLE}),
         ("no adapter", {"webgpu.adapter": None}, (WA,), {WG: catalogue.WEBGPU_UNAVAILABLE}),
-        ("software adapter", {"webgpu.adapter.isFallbackAdapter": True}, (WA, WG), {}),
+        ("software adapter", {"webgpu.adapter.isFallbackAdapter": True}, (WA,), {WG: catalogue.WEBGPU_SOFTWARE_ADAPTER}),
         (
             "probe's own error code",
             {"webgpu.adapter": None, "webgpu.error": {"code": "LLM_WEBGPU_001_E", "message": "requestAdapter returned null"}},
@@ -236,11 +236,65 @@ def test_f16_excludes_webgpu_only_when_the_model_needs_it() -> None:
     assert plan.engines == (WA,) and plan.excluded[WG].spec is catalogue.WEBGPU_NO_F16
 
 
-def test_a_fallback_adapter_goes_last_unless_allowed_its_place() -> None:
-    assert plan_for({"webgpu.adapter.isFallbackAdapter": True}, allow_fallback_adapter=True).engines == (WG, WA)
-    plan = plan_for({"webgpu.adapter.isFallbackAdapter": True})
-    assert plan.engines == (WA, WG) and not plan.excluded
-    assert [w.spec for w in plan.warnings] == [catalogue.WEBGPU_UNAVAILABLE]
+# What software WebGPU adapters say about themselves (vendor, architecture, description, isFallbackAdapter).
+SOFTWARE_ADAPTERS = [
+    {"vendor": "", "architecture": "", "description": "", "isFallbackAdapter": True},  # the browser's flag alone
+    {"vendor": "google", "architecture": "swiftshader", "description": "SwiftShader Device (Subzero)", "isFallbackAdapter": False},
+    {"vendor": "mesa", "architecture": "", "description": "llvmpipe (LLVM 15.0.6, 256 bits)", "isFallbackAdapter": False},
+    {"vendor": "mesa", "architecture": "", "description": "Lavapipe", "isFallbackAdapter": False},
+    {"vendor": "microsoft", "architecture": "", "description": "Microsoft Basic Render Driver", "isFallbackAdapter": False},
+    {"vendor": "", "architecture": "cpu", "description": "", "isFallbackAdapter": False},
+    {"vendor": "", "architecture": "", "description": "Software Rasterizer", "isFallbackAdapter": False},
+]
+HARDWARE_ADAPTERS = [
+    PROBE["webgpu"]["adapter"],
+    {"vendor": "apple", "architecture": "metal-3", "description": "", "isFallbackAdapter": False},
+    {"vendor": "intel", "architecture": "gen-12lp", "description": "Intel(R) UHD Graphics 620", "isFallbackAdapter": False},
+    {"vendor": "qualcomm", "architecture": "adreno-7xx", "description": "", "isFallbackAdapter": False},
+    {"vendor": "", "architecture": "", "description": "", "isFallbackAdapter": False},  # says nothing: taken as hardware
+]
+
+
+@pytest.mark.parametrize("adapter", SOFTWARE_ADAPTERS, ids=lambda a: a["description"] or a["architecture"] or "isFallbackAdapter")
+def test_a_software_adapter_is_not_used_by_default(adapter: dict[str, Any]) -> None:
+    caps = DeviceCapabilities.from_probe(probe(**{"webgpu.adapter": adapter}))
+    assert caps.adapter is not None and caps.adapter.is_software
+    plan = plan_engines(caps, NEEDS)
+    assert plan.engines == (WA,)
+    reason = plan.excluded[WG]
+    assert reason.spec is catalogue.WEBGPU_SOFTWARE_ADAPTER and reason.code == "LLM_WEBGPU_007_E"
+    assert reason.context["engine"] == WG and reason.context["adapter"] == caps.adapter.label
+    assert "software" in reason.message
+    assert plan.to_dict()["excluded"][WG]["code"] == "LLM_WEBGPU_007_E"  # what the page shows beside the engine
+
+
+@pytest.mark.parametrize("adapter", HARDWARE_ADAPTERS, ids=lambda a: a["description"] or a["architecture"] or "unnamed")
+def test_a_hardware_adapter_is_not_taken_for_a_software_one(adapter: dict[str, Any]) -> None:
+    caps = DeviceCapabilities.from_probe(probe(**{"webgpu.adapter": adapter}))
+    assert caps.adapter is not None and not caps.adapter.is_software
+    assert plan_engines(caps, NEEDS).engines == (WG, WA)
+
+
+def test_a_software_adapter_allowed_explicitly_is_usable_after_wasm_with_a_warning() -> None:
+    for adapter in SOFTWARE_ADAPTERS:
+        plan = plan_for({"webgpu.adapter": adapter}, allow_software_adapter=True)
+        assert plan.engines == (WA, WG) and not plan.excluded
+        assert [w.spec for w in plan.warnings] == [catalogue.WEBGPU_SOFTWARE_ADAPTER]
+    # Asked for alone, it is the plan; other reasons still leave it out.
+    assert plan_for({"webgpu.adapter.isFallbackAdapter": True}, prefer=(WG,), allow_software_adapter=True).engines == (WG,)
+    small = {"webgpu.adapter.isFallbackAdapter": True, "webgpu.limits.maxBufferSize": 128 * MiB}
+    assert plan_for(small, allow_software_adapter=True).excluded[WG].spec is catalogue.WEBGPU_LIMITS
+
+
+def test_a_software_adapter_with_another_reason_keeps_that_reason() -> None:
+    plan = plan_for({"webgpu.adapter.isFallbackAdapter": True, "webgpu.limits.maxBufferSize": 128 * MiB})
+    assert plan.excluded[WG].spec is catalogue.WEBGPU_LIMITS  # the harder reason first
+
+
+def test_adapter_label() -> None:
+    assert GpuAdapter("google", "swiftshader", "SwiftShader Device").label == "google swiftshader (SwiftShader Device)"
+    assert GpuAdapter(description="llvmpipe").label == "llvmpipe"
+    assert GpuAdapter().label == "unnamed adapter"
 
 
 def test_wasm_memory_stops_at_four_gigabytes() -> None:

@@ -5,6 +5,7 @@
 //   threads=N                  WASM threads
 //   edge=0 | edge=URL          no edge server | another one (default: this server)
 //   fault=wasm:8[:CODE]        the local engine fails after 8 pieces (lib/faults.js)
+//   software_adapter=1         let WebGPU on a software adapter (SwiftShader) answer (tests of that path)
 //   offline=0 | offline=1      keep the page offline (service worker) or not, whatever the page's default
 //
 // The demo is served at the bundle's root and the library at /lib/, so
@@ -26,6 +27,7 @@ export function mountChat(container, { heading = 'Chat', offline = false } = {})
   if (q.has('offline') ? q.get('offline') !== '0' : offline) chat.setAttribute('offline', '');
   const faults = faultsFromQuery(q.get('fault'));
   if (faults) chat.runtimeOptions = { faults };
+  if (q.get('software_adapter') === '1') chat.runtimeOptions = { ...chat.runtimeOptions, allowSoftwareAdapter: true };
   container.append(chat);
   // For the e2e tests and benchmarks: the widget, every event it sent (t: ms since
   // navigation start), and whether it has booted.

@@ -42,7 +42,9 @@ try {
   const edgeUrl = q.get('edge') === '1' ? location.origin : q.get('edge') || undefined;
   const threads = q.get('threads') ? Number(q.get('threads')) : undefined;
   const prepack = q.get('prepack') !== '0';
-  window.__runtime = await createRuntime({ base: './', onProgress, engines, threads, prepack, edgeUrl });
+  // software_adapter=1: WebGPU on a software adapter (SwiftShader) may answer (left out by default).
+  const allowSoftwareAdapter = q.get('software_adapter') === '1';
+  window.__runtime = await createRuntime({ base: './', onProgress, engines, threads, prepack, edgeUrl, allowSoftwareAdapter });
   $('send').disabled = false;
   $('ask').addEventListener('submit', ask);
   $('stop').addEventListener('click', () => controller && controller.abort());

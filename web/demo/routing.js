@@ -4,6 +4,7 @@
 import { CATALOGUE } from '../lib/catalogue.js';
 import { DEPLOYMENTS, ENGINES, localDeployment } from '../lib/deployments.js';
 import { engineLabel } from '../lib/llm_chat.js';
+import { faultsFromQuery } from '../lib/faults.js';
 import { mountChat } from './demo_widget.js';
 
 /** @type {(id: string) => any} the page's own elements, by id */
@@ -74,6 +75,15 @@ for (const name of ['WEBGPU_DEVICE_LOST', 'WEBGPU_OUT_OF_MEMORY', 'WASM_OUT_OF_M
 
 const fault = q.get('fault');
 $('fault-now').textContent = fault ? `Now: ${fault} (the local engine fails on every answer).` : 'Now: no faults.';
+// The form shows the fault in force (the first one the address names), not the form's defaults.
+const [active] = Object.values(faultsFromQuery(fault) || {});
+if (active && active.times !== 0) {
+  $('after').value = String(active.after);
+  if (active.code) {
+    if (![...$('code').options].some((o) => o.value === active.code)) $('code').append(new Option(active.code, active.code));
+    $('code').value = active.code;
+  }
+}
 $('fault').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const ep = (chat.runtime && chat.runtime.engine) || ENGINES.WASM;

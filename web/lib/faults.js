@@ -48,6 +48,10 @@ export function withFault(engine, fault = {}, ep = ENGINES.WASM) {
       // Read once: a re-arm while this answer streams applies to the next one.
       const [failAfter, code, text] = [after, failure, message];
       for await (const chunk of engine.stream(options)) {
+        if (chunk.heartbeat) {
+          yield chunk; // alive, no piece yet (loading on first use)
+          continue;
+        }
         if (armed && !chunk.finishReason && pieces >= failAfter) {
           throw new EngineError(code, text || `fault injected after ${failAfter} pieces (faults option)`, { context: { injected: true } });
         }

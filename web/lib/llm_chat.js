@@ -187,8 +187,10 @@ export class LlmChat extends HTMLElement {
       this.runtime = runtime;
       load.hidden = true;
       input.disabled = send.disabled = false;
-      if (runtime.engine) this._badge(localDeployment(runtime.engine), 'ready');
-      else if (runtime.edgeUrl) this._badge(DEPLOYMENTS.EDGE, 'no local engine on this device');
+      // The badge's tooltip names the engines the plan left out, with their codes (e.g. a software WebGPU adapter).
+      const skipped = Object.entries(runtime.plan.excluded || {}).map(([ep, e]) => `; not used: ${engineLabel(localDeployment(ep))} (${e.code})`);
+      if (runtime.engine) this._badge(localDeployment(runtime.engine), `ready${skipped.join('')}`);
+      else if (runtime.edgeUrl) this._badge(DEPLOYMENTS.EDGE, `no local engine on this device${skipped.join('')}`);
       else {
         this._badge(null, 'no engine');
         // Nothing can answer: say so now, with the code, instead of on the first question.

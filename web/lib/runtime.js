@@ -11,6 +11,9 @@
 // Only the best engine of the plan is loaded up front; the others load the
 // first time the router falls back to them (each variant is ~100 MB to fetch
 // and hundreds of MB of memory, and most pages never need the second).
+//
+// An engine the plan leaves out is not loaded, even when `engines` names it: a
+// software WebGPU adapter (SwiftShader) is left out unless `allowSoftwareAdapter`.
 
 import { CODES } from './catalogue.js';
 import { DEPLOYMENTS, ENGINES } from './deployments.js';
@@ -50,23 +53,35 @@ function toJs(proxy) {
   }
 }
 
+// While an engine loads for an answer, at most one heartbeat this often.
+const HEARTBEAT_MS = 250;
+
 /**
  * An engine that loads on its first use, so the router can fall back to it
- * without every page paying for it.
+ * without every page paying for it. While it loads for an answer, its stream
+ * says it is alive at each step of the load's progress (`{text: '', heartbeat:
+ * true}`, llm_web/bridge.py): the router's first-token limit then times the
+ * answer, not the download, and still catches a load that stops moving.
  */
 class LazyEngine {
+  /**
+   * @param {import('./deployments.js').Engine} ep
+   * @param {(onProgress: () => void) => Promise<any>} load told of each progress event of the load
+   */
   constructor(ep, load) {
     this.ep = ep;
     this._load = load;
     this._engine = null;
     this._loading = null;
+    /** @type {Set<() => void>} told of each progress event of the load */
+    this._listeners = new Set();
     this.info = { ep, loaded: false };
   }
 
   async ready() {
     if (this._engine) return this._engine;
     if (!this._loading) {
-      this._loading = this._load().then(
+      this._loading = this._load(() => this._listeners.forEach((f) => f())).then(
         (engine) => {
           this._engine = engine;
           this.info = { ...engine.info, loaded: true };
@@ -82,8 +97,55 @@ class LazyEngine {
   }
 
   async *stream(options) {
+    if (!this._engine && (yield* this._whileLoading(options && options.signal))) return;
     const engine = await this.ready();
     yield* engine.stream(options);
+  }
+
+  /**
+   * Heartbeats while the load makes progress, until it settles; true when the router's signal aborted the attempt first.
+   * @param {AbortSignal} [signal]
+   */
+  async *_whileLoading(signal) {
+    let settled = false;
+    let moved = false;
+    let wake = () => {};
+    const loading = this.ready().then(
+      () => (settled = true),
+      () => (settled = true), // ready() throws it again in stream()
+    );
+    const onProgress = () => {
+      moved = true;
+      wake();
+    };
+    const onAbort = () => wake();
+    this._listeners.add(onProgress);
+    signal?.addEventListener('abort', onAbort);
+    let last = -Infinity;
+    try {
+      while (!settled && !signal?.aborted) {
+        if (!moved) {
+          await Promise.race([loading, new Promise((resolve) => (wake = () => resolve(undefined)))]);
+          continue;
+        }
+        // One heartbeat for a burst of progress (a download reports every chunk).
+        const wait = HEARTBEAT_MS - (performance.now() - last);
+        if (wait > 0) {
+          await Promise.race([loading, new Promise((resolve) => setTimeout(resolve, wait))]);
+          continue;
+        }
+        moved = false;
+        last = performance.now();
+        yield { text: '', heartbeat: true };
+      }
+    } finally {
+      this._listeners.delete(onProgress);
+      signal?.removeEventListener('abort', onAbort);
+    }
+    // The router moved on (a limit fired, another deployment took over); the load goes on for later answers.
+    if (!signal?.aborted || settled) return false;
+    yield { text: '', finishReason: 'abort' };
+    return true;
   }
 
   async release() {
@@ -103,24 +165,41 @@ class LazyEngine {
  * @param {string} [options.edgeUrl] an edge server to fall back to (after the local engines)
  * @param {boolean} [options.persist] keep what the router learns in IndexedDB (default true)
  * @param {object} [options.faults] make engines fail mid-answer, e.g. {wasm: {after: 5}} (faults.js; demos and tests)
+ * @param {boolean} [options.allowSoftwareAdapter] let WebGPU on a software adapter (SwiftShader) answer, after WASM;
+ *   by default the plan leaves it out (CODES.WEBGPU_SOFTWARE_ADAPTER): it is far slower than WASM. For tests of that path.
  */
-export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = true, edgeUrl, persist = true, faults } = {}) {
+export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = true, edgeUrl, persist = true, faults, allowSoftwareAdapter = false } = {}) {
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
   const device = probe || (await probeDevice());
   const booted = await loadPython({ base: root, onProgress });
   const { pyodide, py } = booted;
   const routerModule = pyodide.pyimport('llm_runner_router.web.page_router');
-  const plan = toJs(routerModule.plan_from_probe(pyodide.toPy(device)).to_dict());
-  const chosen = engines || plan.engines;
+  const planOptions = { allow_software_adapter: Boolean(allowSoftwareAdapter) };
+  const plan = toJs(routerModule.plan_from_probe.callKwargs(pyodide.toPy(device), planOptions).to_dict());
+  // An engine the plan leaves out is not loaded, even when named: its coded reason is its load error.
+  const skipped = Object.fromEntries(
+    (engines || []).filter((ep) => plan.excluded[ep]).map((ep) => [ep, { code: plan.excluded[ep].code, message: plan.excluded[ep].message }]),
+  );
+  const chosen = (engines || plan.engines).filter((ep) => !skipped[ep]);
   const wasmThreads = threads || plan.threads || 1;
   const ortFile = chosen.includes(ENGINES.WEBGPU) ? 'ort.all.min.mjs' : 'ort.wasm.min.mjs';
   const ort = chosen.length ? await import(`${root}vendor/ort/${ortFile}`) : null;
   if (ort) ort.env.wasm.wasmPaths = `${root}vendor/ort/`;
-  const errors = {};
+  const errors = { ...skipped };
   const table = {};
   for (const ep of chosen) {
-    const lazy = new LazyEngine(ep, () =>
-      loadEngine({ ort, ep, modelBase: `${root}${MODEL_DIR}`, threads: wasmThreads, prepack, onProgress }),
+    const lazy = new LazyEngine(ep, (moved) =>
+      loadEngine({
+        ort,
+        ep,
+        modelBase: `${root}${MODEL_DIR}`,
+        threads: wasmThreads,
+        prepack,
+        onProgress: (ev) => {
+          moved();
+          if (onProgress) onProgress(ev);
+        },
+      }),
     );
     table[ep] = faults && faults[ep] ? withFault(lazy, faults[ep], ep) : lazy;
   }
@@ -139,7 +218,8 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
     }
   }
   bridge.destroy();
-  const kwargs = settings ? { settings_overrides: pyodide.toPy(settings) } : {};
+  /** @type {Record<string, any>} PageRouter.create's keyword arguments */
+  const kwargs = { ...(settings ? { settings_overrides: pyodide.toPy(settings) } : {}), ...planOptions };
   let idb = null;
   let storeError = null;
   if (persist) {

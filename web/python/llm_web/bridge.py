@@ -13,6 +13,9 @@ The engine's contract (web/lib/engine/engine.js)::
     engine.stream({messages, prefix, kind, maxTokens, temperature, topP, seed, stop, signal})
                   -> async iterator of {text, tokenId} ... then
                      {text: "", finishReason, usage: {promptTokens, completionTokens}, timings}
+                     and, before a piece, any number of {text: "", heartbeat: true}: alive, no
+                     token yet (loading on first use, prefilling): the router's wait for the
+                     next token starts again (core.types.HEARTBEAT)
     failures: a JS EngineError with .stage ("probe"|"import"|"fetch"|"session"|"run"),
               .ep, .message, .context, and .code only when the engine knew the
               catalogue code itself; error_from_js names the others with the core's classifier
@@ -29,7 +32,7 @@ from typing import Any, Final, Protocol, TypedDict
 from llm_runner_router.core import catalogue
 from llm_runner_router.core.classify import classify, classify_engine_failure
 from llm_runner_router.core.errors import LLMError
-from llm_runner_router.core.types import BackendChunk, BackendRequest, Usage
+from llm_runner_router.core.types import HEARTBEAT, BackendChunk, BackendRequest, Usage
 
 __all__ = [
     "AbortHandle",
@@ -222,6 +225,8 @@ def chunk_from_js(obj: Any) -> BackendChunk:
         raise catalogue.STREAM_MALFORMED.error(f"the engine sent a chunk whose text is {type(text).__name__}", chunk=repr(data)[:200])
     reason = _field(data, "finishReason")
     if reason is None:
+        if not text and _field(data, "heartbeat") is True:
+            return HEARTBEAT  # alive, nothing yet: the wait for the next token starts again
         return BackendChunk(text)
     if not isinstance(reason, str) or reason not in _FINISH_REASONS:
         raise catalogue.STREAM_MALFORMED.error(f"the engine sent an unknown finishReason {reason!r}", chunk=repr(data)[:200])

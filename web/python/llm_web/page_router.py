@@ -50,15 +50,30 @@ DEFAULT_NEEDS: Final[Mapping[str, ModelRequirements]] = {
 }
 
 
-# Longer first-token limit than the server's: a local engine's first answer
-# compiles its GPU pipelines (minutes on a software adapter), and an engine
-# loaded on first use downloads its model before the first token.
-BROWSER_STREAM: Final[Mapping[str, float]] = {"first_token_timeout": 300.0, "stall_timeout": 60.0}
+# The page's first-token and stall limits: a local engine that stops (no token
+# within them) is moved off, and the answer continues on the next deployment
+# (the edge), as on the server. The first-token limit is longer than the
+# server's (30 s): a local engine prefills on this device's CPU or GPU, and its
+# first answer compiles its GPU pipelines. An engine loaded on first use says
+# it is alive while its download and session make progress (heartbeats,
+# web/lib/runtime.js), so its load does not count against the limit; a load that
+# stops moving does.
+BROWSER_STREAM: Final[Mapping[str, float]] = {"first_token_timeout": 60.0, "stall_timeout": 15.0}
+# With a software WebGPU adapter allowed (an explicit opt-in, for tests of that
+# path): SwiftShader takes minutes to prefill and tens of seconds a token.
+SOFTWARE_ADAPTER_STREAM: Final[Mapping[str, float]] = {"first_token_timeout": 600.0, "stall_timeout": 300.0}
 
 
-def plan_from_probe(probe: Any, needs: Mapping[str, ModelRequirements] | ModelRequirements | None = None) -> EnginePlan:
-    """The engines to load for the probe's device, best first (``.to_dict()`` for JS)."""
-    return plan_engines(DeviceCapabilities.from_probe(py(probe)), DEFAULT_NEEDS if needs is None else needs)
+def plan_from_probe(
+    probe: Any, needs: Mapping[str, ModelRequirements] | ModelRequirements | None = None, *, allow_software_adapter: bool = False
+) -> EnginePlan:
+    """The engines to load for the probe's device, best first (``.to_dict()`` for JS).
+
+    A software WebGPU adapter (SwiftShader) is left out (``catalogue.WEBGPU_SOFTWARE_ADAPTER``)
+    unless ``allow_software_adapter`` (core/capabilities.py).
+    """
+    caps = DeviceCapabilities.from_probe(py(probe))
+    return plan_engines(caps, DEFAULT_NEEDS if needs is None else needs, allow_software_adapter=bool(allow_software_adapter))
 
 
 @dataclass(slots=True)
@@ -108,6 +123,7 @@ class PageRouter:
         needs: Mapping[str, ModelRequirements] | ModelRequirements | None = None,
         clock: Clock | None = None,
         abort_factory: Callable[[], AbortHandle] | None = None,
+        allow_software_adapter: bool = False,
     ) -> PageRouter:
         """A router for the probed device with its loaded engines ({"webgpu": engine, "wasm": engine}).
 
@@ -116,9 +132,11 @@ class PageRouter:
         add deployments. An invalid one raises a coded ConfigError.
         ``abort_factory`` makes an AbortController per attempt; in the
         browser it defaults to ``js.AbortController.new``.
+        ``allow_software_adapter`` lets WebGPU on a software adapter into the
+        plan (last), with the long limits of SOFTWARE_ADAPTER_STREAM.
         """
         caps = DeviceCapabilities.from_probe(py(probe))
-        plan = plan_engines(caps, DEFAULT_NEEDS if needs is None else needs)
+        plan = plan_engines(caps, DEFAULT_NEEDS if needs is None else needs, allow_software_adapter=bool(allow_software_adapter))
         overrides = py(settings_overrides) if settings_overrides is not None else None
         if overrides is not None and not isinstance(overrides, Mapping):
             raise catalogue.CONFIG_INVALID.error("settings_overrides must be an object", field="settings_overrides")
@@ -186,7 +204,7 @@ class PageRouter:
             "providers": {s.provider: {"kind": s.provider_kind} for s in self._slots.values()},
             "deployments": {s.deployment: {"provider": s.provider, "model": MODEL, **s.fields} for s in self._slots.values()},
             "aliases": {},
-            "stream": dict(BROWSER_STREAM),
+            "stream": dict(SOFTWARE_ADAPTER_STREAM if self._software_engine() else BROWSER_STREAM),
             # No overall limit by default: on a slow device a long answer is still
             # worth having; the first-token and stall limits catch a stuck engine.
             "retry": {"deadline": None},
@@ -195,6 +213,11 @@ class PageRouter:
         if order:
             data["aliases"] = {name: {"deployments": order, "strategy": "priority"} for name in ALIASES}
         return _merge(data, self._present(self._overrides))
+
+    def _software_engine(self) -> bool:
+        """Whether a loaded engine runs on a software WebGPU adapter (only when the plan was allowed one)."""
+        adapter = self.capabilities.adapter
+        return adapter is not None and adapter.is_software and "webgpu" in self._plan.engines and local("webgpu") in self._slots
 
     def _present(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         """The overrides less those of local engines not loaded yet (they apply once added)."""
