@@ -5,10 +5,13 @@ leaves it out with LLM_WEBGPU_007_E and WASM answers; `software_adapter=1` is th
 explicit opt-in its own tests use (test_local_engine.py, test_chat_widget.py).
 On /routing.html with the default engines, a local failure mid-answer is then
 finished by the edge server, not by WebGPU on SwiftShader (issue 14: it hung at
-"It's a▍" for minutes), and the fault form shows the fault in force.
+"It's a▍" for minutes), and the fault form shows the fault in force. An engine
+that hangs mid-answer is moved to the edge at the page's stall limit.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from playwright.sync_api import Request
 
@@ -16,8 +19,10 @@ from e2e.conftest import NewPage, note
 from e2e.test_chat_widget import ask, events, last_answer, open_chat
 from e2e.test_local_engine import chat, open_local
 from llm_runner_router.edge.testing.servers import ProcessServer
+from llm_runner_router.web.page_router import BROWSER_STREAM
 
 SOFTWARE_ADAPTER = "LLM_WEBGPU_007_E"
+STALL_LIMIT_S = BROWSER_STREAM["stall_timeout"]  # the page's own
 
 
 def test_swiftshader_is_not_chosen_by_default(edge_server: ProcessServer, new_page: NewPage) -> None:
@@ -67,3 +72,27 @@ def test_the_routing_fault_form_shows_the_fault_in_force(edge_server: ProcessSer
     page.goto(f"{edge_server.url}/routing.html?engines=none&edge=0&fault=wasm:12")
     page.wait_for_function("document.getElementById('fault-now').textContent.startsWith('Now:')")
     assert page.input_value("#after") == "12" and page.input_value("#code") == ""
+
+
+def test_a_local_engine_that_hangs_mid_answer_is_moved_to_the_edge_at_the_page_stall_limit(
+    edge_server: ProcessServer, new_page: NewPage
+) -> None:
+    # The engine stops answering after 4 pieces (no error, no token): only the router's
+    # watchdog, a timer in Pyodide's browser event loop, can move the answer on.
+    page = new_page()
+    open_chat(page, f"{edge_server.url}/routing.html?engines=wasm&fault=wasm:4:stall&max_tokens=40")
+    assert page.input_value("#after") == "4" and page.input_value("#code") == "stall"
+    done = ask(page, "Write one sentence about the sea.")
+    assert done["complete"] is True and done["deployment"] == "edge", done
+    [switch] = events(page, "llm-switch")
+    assert switch["from"] == "local-wasm" and switch["to"] == "edge" and switch["reason"] == "LLM_STREAM_002_E", switch
+    log: list[dict[str, Any]] = page.evaluate("window.__log.map((e) => ({type: e.type, t: e.t, deployment: e.detail.deployment}))")
+    last_local = max(e["t"] for e in log if e["type"] == "llm-delta" and e["deployment"] == "local-wasm")
+    switched = next(e["t"] for e in log if e["type"] == "llm-switch")
+    waited = (switched - last_local) / 1000
+    assert STALL_LIMIT_S - 0.5 <= waited <= STALL_LIMIT_S + 10, waited  # the page's stall limit, not minutes
+    deltas = events(page, "llm-delta")
+    local = "".join(d["text"] for d in deltas if d["deployment"] == "local-wasm")
+    edge = "".join(d["text"] for d in deltas if d["deployment"] == "edge")
+    assert local and edge and last_answer(page) == local + edge
+    note(f"hung engine moved to the edge after {waited:.1f} s: local {local!r} + edge {edge!r}")

@@ -53,3 +53,33 @@ test('the query form, including a disarmed fault', () => {
   });
   assert.deepEqual(faultsFromQuery('wasm:off'), { wasm: { times: 0 } });
 });
+
+test('a stall fault hangs after the given pieces until the signal aborts, then ends without an error', async () => {
+  const wrapped = withFault(engine, { after: 2, stall: true });
+  const controller = new AbortController();
+  const got = [];
+  const reading = (async () => {
+    for await (const chunk of wrapped.stream({ signal: controller.signal })) got.push(chunk.text);
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(got, ['a', 'b']); // and nothing more: hung
+  controller.abort(); // what the router does when its stall limit fires
+  await reading;
+  assert.deepEqual(got, ['a', 'b']);
+  assert.equal(wrapped.info.fault.stall, true);
+  assert.deepEqual(faultsFromQuery('wasm:4:stall'), { wasm: { after: 4, stall: true } });
+});
+
+test('heartbeats pass through and are not counted as pieces', async () => {
+  const beating = {
+    info: { ep: 'wasm' },
+    async *stream() {
+      yield { text: '', heartbeat: true }; // loading on first use
+      yield { text: '', heartbeat: true };
+      yield* engine.stream();
+    },
+  };
+  const { got, error } = await run(withFault(beating, { after: 1 }));
+  assert.deepEqual(got, ['', '', 'a']);
+  assert.equal(error.code, 'LLM_WASM_003_E');
+});

@@ -72,6 +72,9 @@ for (const name of ['WEBGPU_DEVICE_LOST', 'WEBGPU_OUT_OF_MEMORY', 'WASM_OUT_OF_M
   option.title = summary;
   $('code').append(option);
 }
+const stallOption = new Option('hangs (no error, no token)', 'stall');
+stallOption.title = "The engine stops answering; the router's stall limit moves the answer on.";
+$('code').append(stallOption);
 
 const fault = q.get('fault');
 $('fault-now').textContent = fault ? `Now: ${fault} (the local engine fails on every answer).` : 'Now: no faults.';
@@ -79,7 +82,8 @@ $('fault-now').textContent = fault ? `Now: ${fault} (the local engine fails on e
 const [active] = Object.values(faultsFromQuery(fault) || {});
 if (active && active.times !== 0) {
   $('after').value = String(active.after);
-  if (active.code) {
+  if (active.stall) $('code').value = 'stall';
+  else if (active.code) {
     if (![...$('code').options].some((o) => o.value === active.code)) $('code').append(new Option(active.code, active.code));
     $('code').value = active.code;
   }
