@@ -145,7 +145,12 @@ class Router:
         if dep.provider not in self.backends:
             return catalogue.CONFIG_INVALID.error(f"no backend for provider {dep.provider!r}", deployment=dep.name)
         if request.prompt_tokens is not None and request.prompt_tokens >= dep.context_window:
-            return catalogue.RUNTIME_CONTEXT_LENGTH.error(deployment=dep.name, context_window=dep.context_window)
+            return catalogue.RUNTIME_CONTEXT_LENGTH.error(
+                f"the prompt has {request.prompt_tokens} tokens; {dep.name}'s context window is {dep.context_window}",
+                deployment=dep.name,
+                context_window=dep.context_window,
+                requested_tokens=request.prompt_tokens,
+            )
         if request.prefix and not self._may_continue(dep):
             return catalogue.API_PREFILL_UNSUPPORTED.error(
                 "the request continues an assistant prefix, which this deployment cannot", deployment=dep.name
@@ -400,6 +405,10 @@ class Router:
             return err
         if len(skipped) == 1 and not skipped[0].spec.blames_backend and skipped[0].category != "CB":
             return skipped[0]
+        if skipped and all(e.spec is catalogue.RUNTIME_CONTEXT_LENGTH for e in skipped):
+            # The prompt fits no deployment of the alias: the request's own fault, said
+            # as the one with the largest window says it.
+            return max(skipped, key=lambda e: e.context.get("context_window") or 0)
         waits = [e.retry_after for e in skipped if e.retry_after is not None]
         retry_after = min(waits) if waits else None
         return catalogue.RETRY_NO_CANDIDATE.error(retry_after=retry_after, skipped=[e.code for e in skipped])

@@ -251,6 +251,22 @@ async def responses(request: Request) -> Response:
 async def models(request: Request) -> Response:
     router = state_of(request).router
     created = int(time.time())
-    names = list(router.settings.aliases) + [d for d in router.settings.deployments if d not in router.settings.aliases]
-    data = [{"id": name, "object": "model", "created": created, "owned_by": "llm-runner-router"} for name in names]
+    settings = router.settings
+    names = list(settings.aliases) + [d for d in settings.deployments if d not in settings.aliases]
+    owner = "llm-runner-router"
+    data = [
+        {"id": name, "object": "model", "created": created, "owned_by": owner, "context_window": _context_window(settings, name)}
+        for name in names
+    ]
     return JSONResponse({"object": "list", "data": data})
+
+
+def _context_window(settings: Any, name: str) -> int:
+    """The longest prompt a model name can take, in tokens: an alias's largest deployment's window.
+
+    The page (web/lib/edge.js) reads it, so that its router refuses a prompt
+    this server would refuse before sending it, as this server's router does.
+    """
+    alias = settings.aliases.get(name)
+    deployments = (*alias.deployments, *alias.context_window_fallbacks) if alias is not None else (name,)
+    return max((settings.deployments[d].context_window for d in deployments if d in settings.deployments), default=0)

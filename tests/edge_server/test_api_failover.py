@@ -209,6 +209,9 @@ def test_client_disconnect_cancels_the_upstream(rig: Rig) -> None:
 def test_models_responses_and_completions(rig: Rig) -> None:
     names = [m.id for m in rig.client.models.list()]
     assert "chat" in names
+    # Each name says the longest prompt it takes (an alias: its largest deployment's), which the page reads.
+    windows = {m.id: getattr(m, "context_window", None) for m in rig.client.models.list()}
+    assert windows["chat"] == 100000 and windows["primary"] == 8192, windows
     resp = rig.client.responses.create(model="chat", input="What does a circuit breaker do?")
     assert resp.output_text == ANSWER
     text = ""

@@ -99,10 +99,14 @@ class FakeEngine:
     finish: str | None = "stop"
     calls: list[dict[str, Any]] = field(default_factory=list)
     closed: int = 0  # iterators closed before their end
+    context_length: int | None = None  # info.contextLength, as the real engine says its model's
 
     @property
     def info(self) -> dict[str, Any]:
-        return {"ep": self.ep, "threads": 1, "loadMs": 12.5, "build_id": "test"}
+        info: dict[str, Any] = {"ep": self.ep, "threads": 1, "loadMs": 12.5, "build_id": "test"}
+        if self.context_length is not None:
+            info["contextLength"] = self.context_length
+        return info
 
     def stream(self, options: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         self.calls.append(options)

@@ -43,12 +43,13 @@ def test_options_carry_the_request() -> None:
         "seed": 7,
         "stop": ["\n"],
         "signal": signal,
+        "requestId": "r1",  # runtime.js joins the page's Stop and prefill progress to the stream by it
     }
 
 
 def test_options_leave_out_what_is_not_set_or_not_valid() -> None:
     options = to_js_options(breq(max_tokens=True, temperature="hot", seed=1.5, stop=[1, "x"]))
-    assert set(options) == {"messages", "prefix", "kind", "stop"} and options["stop"] == ["x"]
+    assert set(options) == {"messages", "prefix", "kind", "stop", "requestId"} and options["stop"] == ["x"]
     assert to_js_options(breq(max_completion_tokens=9))["maxTokens"] == 9
     assert to_js(options) is options  # outside the browser: unchanged
 

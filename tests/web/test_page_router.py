@@ -383,3 +383,89 @@ def test_a_remote_cannot_take_a_local_engines_name() -> None:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+# --- long prompts: the context window, before any work ----------------------------------------
+
+
+def test_a_prompt_longer_than_the_local_context_is_refused_before_any_work() -> None:
+    wasm = FakeEngine("wasm", ANSWER, context_length=8192)
+
+    async def main(loop: VirtualTimeLoop) -> tuple[list[dict[str, Any]], float]:
+        page_router = make(loop, wasm=wasm, probe=NO_ADAPTER)
+        started = loop.time()
+        events = await collect(page_router, options={"promptTokens": 9722})
+        return events, loop.time() - started
+
+    events, took = run_virtual(main)
+    [done] = events
+    assert done["type"] == "done" and done["complete"] is False and took == 0, events
+    assert done["error"]["code"] == "LLM_RUNTIME_003_E", done
+    assert "9722 tokens" in done["error"]["message"] and "8192" in done["error"]["message"], done
+    assert wasm.calls == []  # the engine never ran
+
+
+def test_the_engines_context_length_is_the_local_deployments_window() -> None:
+    wasm = FakeEngine("wasm", ANSWER, context_length=1024)
+
+    async def main(loop: VirtualTimeLoop) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+        page_router = make(loop, wasm=wasm, probe=NO_ADAPTER)
+        fits = await collect(page_router, options={"promptTokens": 1023})
+        refused = await collect(page_router, options={"prompt_tokens": 1024})
+        return fits, refused, page_router.settings_document()
+
+    fits, refused, document = run_virtual(main)
+    assert document["deployments"]["local-wasm"]["context_window"] == 1024
+    assert text_of(fits) == ANSWER and fits[-1]["complete"] is True
+    assert refused[-1]["error"]["code"] == "LLM_RUNTIME_003_E" and len(wasm.calls) == 1
+
+
+def test_a_prompt_too_long_here_goes_to_an_edge_with_a_larger_context() -> None:
+    wasm = FakeEngine("wasm", ANSWER, context_length=2048)
+    edge = FakeEngine("edge", ANSWER)
+
+    async def main(loop: VirtualTimeLoop) -> list[dict[str, Any]]:
+        page_router = make(loop, wasm=wasm, probe=NO_ADAPTER)
+        page_router.add_remote("edge", edge, context_window=32768)
+        return await collect(page_router, options={"promptTokens": 7000})
+
+    events = run_virtual(main)
+    assert text_of(events) == ANSWER and events[-1]["deployment"] == "edge" and events[-1]["complete"] is True
+    assert wasm.calls == [] and len(edge.calls) == 1
+    assert not [ev for ev in events if ev["type"] in ("switch", "restart")]  # nothing was begun here
+
+
+def test_a_prompt_that_fits_no_deployment_is_refused_with_the_largest_window_named() -> None:
+    wasm = FakeEngine("wasm", ANSWER, context_length=8192)
+    edge = FakeEngine("edge", ANSWER)
+
+    async def main(loop: VirtualTimeLoop) -> list[dict[str, Any]]:
+        page_router = make(loop, wasm=wasm, probe=NO_ADAPTER)
+        page_router.add_remote("edge", edge, context_window=2048)  # the edge server's llama.cpp default
+        return await collect(page_router, options={"promptTokens": 9722})
+
+    [done] = run_virtual(main)
+    assert done["error"]["code"] == "LLM_RUNTIME_003_E", done  # not "no candidate": the prompt's own length
+    assert "local-wasm's context window is 8192" in done["error"]["message"], done
+    assert wasm.calls == [] and edge.calls == []
+
+
+def test_an_edge_whose_window_is_unknown_is_asked_and_its_refusal_keeps_its_code() -> None:
+    wasm = FakeEngine("wasm", ANSWER, context_length=2048)
+    edge = FakeEngine("edge", ANSWER, fail_after=0, error_code="LLM_RUNTIME_003_E", error_message="prompt too long")
+
+    async def main(loop: VirtualTimeLoop) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        page_router = make(loop, wasm=wasm, probe=NO_ADAPTER)
+        page_router.add_remote("edge", edge)
+        return await collect(page_router, options={"promptTokens": 4000}), page_router.settings_document()
+
+    events, document = run_virtual(main)
+    assert document["deployments"]["edge"]["context_window"] == 8192  # assumed: the server decides
+    assert events[-1]["error"]["code"] == "LLM_RUNTIME_003_E" and len(edge.calls) == 1 and wasm.calls == []
+
+
+@pytest.mark.parametrize("count", [-1, 1.5, "9000", True])
+def test_a_bad_prompt_count_is_a_coded_error(count: Any) -> None:
+    wasm = FakeEngine("wasm", ANSWER)
+    [done] = run_virtual(lambda loop: collect(make(loop, wasm=wasm, probe=NO_ADAPTER), options={"promptTokens": count}))
+    assert done["error"]["code"] == "LLM_VAL_003_E" and wasm.calls == [], done

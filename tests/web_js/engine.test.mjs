@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import * as ort from 'onnxruntime-web';
 
 import { formatPrompt } from '../../web/lib/engine/chat_format.js';
-import { StopMatcher, loadEngine } from '../../web/lib/engine/engine.js';
+import { PREFILL, StopMatcher, loadEngine, nextChunk } from '../../web/lib/engine/engine.js';
 import { dequantizeAll } from '../../web/lib/engine/weights.js';
 import { MODEL_DIR, PYTHON, ROOT, modelFile } from './model_files.mjs';
 import { serveStatic } from './static_server.mjs';
@@ -216,4 +216,100 @@ test('StopMatcher holds back a possible stop sequence and releases it when it do
   const n = new StopMatcher(['STOP']);
   n.push('ends with ST');
   assert.equal(n.flush(), 'ST');
+});
+
+// --- long prompts: read in chunks --------------------------------------------------------------
+
+// About 330 prompt tokens: several chunks at any size the tests pick.
+const LONG = [{ role: 'user', content: `${'The lighthouse keeper wrote in his log that the sea was calm and the ships were late. '.repeat(18)}Summarise.` }];
+
+test('a long prompt read in chunks gives the same tokens as one run, and says how far it has read', async () => {
+  const total = engine.countTokens({ messages: LONG });
+  assert.ok(total > 4 * PREFILL.first, `${total} tokens`);
+  const once = await collect({ messages: LONG, maxTokens: 8, temperature: 0, prefillChunk: 100_000, onPrefill: () => assert.fail('one run') });
+  assert.equal(once.final.usage.promptTokens, total);
+  for (const prefillChunk of [16, 48, undefined]) {
+    const reads = [];
+    const chunked = await collect({ messages: LONG, maxTokens: 8, temperature: 0, prefillChunk, onPrefill: (p) => reads.push(p) });
+    assert.deepEqual(
+      chunked.pieces.map((p) => p.tokenId),
+      once.pieces.map((p) => p.tokenId),
+      `chunks of ${prefillChunk ?? 'adaptive size'}`,
+    );
+    assert.ok(reads.length >= 2, `progress after each chunk (${reads.length})`);
+    assert.ok(reads.every((p, i) => p.total === total && p.read > (reads[i - 1]?.read ?? 0)), 'progress only grows');
+    assert.deepEqual(reads.at(-1), { read: total, total });
+    if (prefillChunk) assert.equal(reads[0].read, prefillChunk);
+  }
+});
+
+test('greedy tokens equal Python onnxruntime with the prompt read 4 tokens a run', async () => {
+  const c = fixture.cases[0];
+  const chat = JSON.parse(readFileSync(modelFile('manifest.json'), 'utf8')).chat;
+  const { pieces } = await collect({ messages: c.messages, kind: c.kind, maxTokens: c.greedy_ids.length, temperature: 0, prefillChunk: 4 });
+  const eosAt = c.greedy_ids.findIndex((id) => chat.eos_token_ids.includes(id));
+  assert.deepEqual(
+    pieces.map((p) => p.tokenId),
+    eosAt < 0 ? c.greedy_ids : c.greedy_ids.slice(0, eosAt),
+  );
+});
+
+test('an abort while a long prompt is read ends the stream within one chunk', async () => {
+  const controller = new AbortController();
+  const reads = [];
+  const { pieces, final } = await collect({
+    messages: LONG,
+    maxTokens: 8,
+    prefillChunk: 32,
+    signal: controller.signal,
+    onPrefill: (p) => {
+      reads.push(p.read);
+      if (reads.length === 2) controller.abort();
+    },
+  });
+  assert.deepEqual(reads, [32, 64]);
+  assert.deepEqual([pieces.length, final.finishReason, final.usage.completionTokens], [0, 'abort', 0]);
+  assert.equal(final.timings.prefillMs, null);
+  // The engine is free again, its cache whole: the next answer is the one a fresh stream gives.
+  const again = await collect({ messages: fixture.cases[0].messages, maxTokens: 4, temperature: 0 });
+  assert.deepEqual(
+    again.pieces.map((p) => p.tokenId),
+    fixture.cases[0].greedy_ids.slice(0, again.pieces.length),
+  );
+});
+
+test('the page gets its thread back between chunks', async () => {
+  let fired = 0;
+  const seen = [];
+  await collect({
+    messages: LONG,
+    maxTokens: 1,
+    prefillChunk: 32,
+    onPrefill: () => {
+      seen.push(fired);
+      setTimeout(() => (fired += 1), 0); // a task the page queued while the model read
+    },
+  });
+  // Each task queued after a chunk ran before the next chunk's run.
+  assert.deepEqual(seen.slice(0, 4), [0, 1, 2, 3]);
+});
+
+test('the adaptive chunk aims at the target run time, at most doubling or halving', () => {
+  assert.equal(nextChunk(64, PREFILL.targetMs), 64);
+  assert.equal(nextChunk(64, PREFILL.targetMs / 10), 128);
+  assert.equal(nextChunk(64, PREFILL.targetMs * 10), 32);
+  assert.equal(nextChunk(64, (PREFILL.targetMs * 64) / 80), 80);
+  assert.equal(nextChunk(PREFILL.max, 1), PREFILL.max);
+  assert.equal(nextChunk(PREFILL.min, 1e6), PREFILL.min);
+});
+
+test('countTokens counts what the stream reads', async () => {
+  const messages = fixture.cases[1].messages;
+  const { final } = await collect({ messages, maxTokens: 1 });
+  assert.equal(engine.countTokens({ messages }), final.usage.promptTokens);
+  assert.equal(engine.countTokens({ messages: fixture.cases[2].messages, kind: 'text' }), fixture.cases[2].prompt_ids.length);
+  assert.throws(() => engine.countTokens({ messages: [{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }], kind: 'text' }), {
+    code: 'LLM_VAL_001_E',
+  });
+  assert.equal(engine.info.contextLength, engine.contextLength);
 });

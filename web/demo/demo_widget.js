@@ -6,6 +6,8 @@
 //   edge=0 | edge=URL          no edge server | another one (default: this server)
 //   fault=wasm:8[:CODE]        the local engine fails after 8 pieces (lib/faults.js)
 //   software_adapter=1         let WebGPU on a software adapter (SwiftShader) answer (tests of that path)
+//   context=N                  the local engines' context window, in tokens (default: the model's), to
+//                              watch a long prompt go to the edge server when the edge's is larger
 //   offline=0 | offline=1      keep the page offline (service worker) or not, whatever the page's default
 //
 // The demo is served at the bundle's root and the library at /lib/, so
@@ -13,6 +15,7 @@
 // URL's '..' stops at the root). Every demo script imports the library so.
 import '../lib/llm_chat.js';
 import { faultsFromQuery } from '../lib/faults.js';
+import { DEPLOYMENTS } from '../lib/deployments.js';
 
 export function mountChat(container, { heading = 'Chat', offline = false } = {}) {
   const q = new URLSearchParams(location.search);
@@ -28,12 +31,18 @@ export function mountChat(container, { heading = 'Chat', offline = false } = {})
   const faults = faultsFromQuery(q.get('fault'));
   if (faults) chat.runtimeOptions = { faults };
   if (q.get('software_adapter') === '1') chat.runtimeOptions = { ...chat.runtimeOptions, allowSoftwareAdapter: true };
+  const context = Number(q.get('context'));
+  if (Number.isInteger(context) && context > 0) {
+    const window = { context_window: context };
+    const deployments = { [DEPLOYMENTS.LOCAL_WASM]: window, [DEPLOYMENTS.LOCAL_WEBGPU]: window };
+    chat.runtimeOptions = { ...chat.runtimeOptions, settings: { deployments } };
+  }
   container.append(chat);
   // For the e2e tests and benchmarks: the widget, every event it sent (t: ms since
   // navigation start), and whether it has booted.
   window.__chat = chat;
   const log = (window.__log = []);
-  for (const type of ['llm-ready', 'llm-delta', 'llm-switch', 'llm-restart', 'llm-done', 'llm-error', 'llm-offline']) {
+  for (const type of ['llm-ready', 'llm-prefill', 'llm-delta', 'llm-switch', 'llm-restart', 'llm-done', 'llm-error', 'llm-offline']) {
     chat.addEventListener(type, (ev) => log.push({ type, detail: /** @type {CustomEvent} */ (ev).detail, t: performance.now() }));
   }
   chat.ready.then(

@@ -23,8 +23,9 @@
 //                 so a reload answers with no server; needs the bundle on this page's origin
 // Property `runtimeOptions`: more createRuntime options (set before connecting).
 //
-// Events (bubbling, composed): llm-progress, llm-ready, llm-delta, llm-switch,
-// llm-restart, llm-done, llm-error, llm-offline (the service worker's status) — each with the runtime's event as `detail`.
+// Events (bubbling, composed): llm-progress, llm-ready, llm-prefill (a long prompt being read: {read, total}),
+// llm-delta, llm-switch, llm-restart, llm-done, llm-error, llm-offline (the service worker's status) — each with the
+// runtime's event as `detail`.
 // Methods: send(text) → Promise<done event>, stop(), clear(). `ready` is a
 // Promise of the PageRuntime.
 
@@ -267,7 +268,17 @@ export class LlmChat extends HTMLElement {
         signal: controller.signal,
         maxTokens: Number(this.getAttribute('max-tokens')) || 256,
         onEvent: (ev) => {
-          if (ev.type === 'delta') {
+          if (ev.type === 'prefill') {
+            // A long prompt being read, in chunks: say how far, until the answer's first piece replaces it.
+            if (!answer) {
+              const pct = ev.total ? Math.floor((100 * ev.read) / ev.total) : 0;
+              bubble.textContent = `reading your message… ${pct} %`;
+              bubble.dataset.prefill = String(pct);
+              this._badge(ev.deployment, 'reading the message');
+            }
+            this._emit('llm-prefill', ev);
+          } else if (ev.type === 'delta') {
+            if (!answer) delete bubble.dataset.prefill;
             answer += ev.text;
             bubble.textContent = answer;
             this._badge(ev.deployment, 'answering');

@@ -16,7 +16,7 @@
 // software WebGPU adapter (SwiftShader) is left out unless `allowSoftwareAdapter`.
 
 import { CODES } from './catalogue.js';
-import { DEPLOYMENTS, ENGINES } from './deployments.js';
+import { DEPLOYMENTS, ENGINES, localDeployment } from './deployments.js';
 import { loadPython } from './loader.js';
 import { probeDevice } from './probe.js';
 import { loadEngine } from './engine/engine.js';
@@ -67,10 +67,12 @@ class LazyEngine {
   /**
    * @param {import('./deployments.js').Engine} ep
    * @param {(onProgress: () => void) => Promise<any>} load told of each progress event of the load
+   * @param {Map<string, RequestHooks>} [hooks] the page's answers in progress, by request id
    */
-  constructor(ep, load) {
+  constructor(ep, load, hooks = new Map()) {
     this.ep = ep;
     this._load = load;
+    this._hooks = hooks;
     this._engine = null;
     this._loading = null;
     /** @type {Set<() => void>} told of each progress event of the load */
@@ -96,10 +98,56 @@ class LazyEngine {
     return this._loading;
   }
 
+  /** The prompt's tokens (engine.countTokens) when this engine is loaded; null when not. */
+  countTokens(request) {
+    return this._engine ? this._engine.countTokens(request) : null;
+  }
+
   async *stream(options) {
     if (!this._engine && (yield* this._whileLoading(options && options.signal))) return;
     const engine = await this.ready();
-    yield* engine.stream(options);
+    // The page's own Stop reaches the engine at once (a long prompt's chunks
+    // stop within one chunk), and its progress reaches the page; the router's
+    // signal (failover, a stall) still stops it too.
+    const hooks = options && options.requestId ? this._hooks.get(options.requestId) : null;
+    if (!hooks) {
+      yield* engine.stream(options);
+      return;
+    }
+    const deployment = localDeployment(this.ep);
+    // Each chunk of a long prompt read is also a heartbeat to the router: the
+    // first-token limit then times the reading's progress, not its length.
+    let beat = false;
+    let wake = null;
+    const chunks = engine.stream({
+      ...options,
+      signal: anySignal([options.signal, hooks.signal]),
+      onPrefill: (progress) => {
+        hooks.onPrefill({ ...progress, deployment });
+        beat = true;
+        if (wake) wake();
+      },
+    });
+    let pending = null;
+    try {
+      for (;;) {
+        if (!pending) pending = chunks.next();
+        const woken = new Promise((resolve) => (wake = resolve));
+        const next = await Promise.race([pending, woken]);
+        wake = null;
+        if (beat) {
+          beat = false;
+          yield { text: '', heartbeat: true };
+        }
+        if (!next) continue; // woken by progress
+        pending = null;
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      if (pending) await pending.catch(() => {}); // the chunk in flight: the signal ends the stream after it
+      await chunks.return(undefined);
+    }
   }
 
   /**
@@ -154,6 +202,31 @@ class LazyEngine {
 }
 
 /**
+ * @typedef {{signal?: AbortSignal, onPrefill: (progress: {read: number, total: number, deployment: string}) => void}} RequestHooks
+ *   what an answer in progress gives its local engine besides the router's options
+ */
+
+/** One signal that fires when any of `signals` does. */
+function anySignal(signals) {
+  const present = signals.filter(Boolean);
+  if (present.length <= 1) return present[0];
+  if (typeof AbortSignal.any === 'function') return AbortSignal.any(present);
+  const controller = new AbortController();
+  for (const s of present) {
+    if (s.aborted) controller.abort();
+    else s.addEventListener('abort', () => controller.abort(), { once: true });
+  }
+  return controller.signal;
+}
+
+let requestCount = 0;
+/** A request id unique in this page. */
+function nextRequestId() {
+  requestCount += 1;
+  return `page-${Date.now().toString(36)}-${requestCount}`;
+}
+
+/**
  * @param {object} [options]
  * @param {string} [options.base] where the bundle is served ('/' by default)
  * @param {(ev: object) => void} [options.onProgress] {stage, loaded, total, file?, message?}
@@ -170,6 +243,9 @@ class LazyEngine {
  */
 export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = true, edgeUrl, persist = true, faults, allowSoftwareAdapter = false } = {}) {
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
+  // Asked while Python boots: how long a prompt the edge server takes.
+  const edgeClient = edgeUrl ? new EdgeClient(edgeUrl) : null;
+  const edgeContext = edgeClient ? edgeClient.contextWindow() : null;
   const device = probe || (await probeDevice());
   const booted = await loadPython({ base: root, onProgress });
   const { pyodide, py } = booted;
@@ -187,20 +263,27 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   if (ort) ort.env.wasm.wasmPaths = `${root}vendor/ort/`;
   const errors = { ...skipped };
   const table = {};
+  /** @type {Map<string, RequestHooks>} */
+  const hooks = new Map();
+  const lazies = [];
   for (const ep of chosen) {
-    const lazy = new LazyEngine(ep, (moved) =>
-      loadEngine({
-        ort,
-        ep,
-        modelBase: `${root}${MODEL_DIR}`,
-        threads: wasmThreads,
-        prepack,
-        onProgress: (ev) => {
-          moved();
-          if (onProgress) onProgress(ev);
-        },
-      }),
+    const lazy = new LazyEngine(
+      ep,
+      (moved) =>
+        loadEngine({
+          ort,
+          ep,
+          modelBase: `${root}${MODEL_DIR}`,
+          threads: wasmThreads,
+          prepack,
+          onProgress: (ev) => {
+            moved();
+            if (onProgress) onProgress(ev);
+          },
+        }),
+      hooks,
     );
+    lazies.push(lazy);
     table[ep] = faults && faults[ep] ? withFault(lazy, faults[ep], ep) : lazy;
   }
   // The best engine loads now; when it cannot, the next one is tried, so the
@@ -234,15 +317,18 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
     }
   }
   const router = routerModule.PageRouter.create.callKwargs(pyodide.toPy(device), table, kwargs);
-  if (edgeUrl) router.add_remote(DEPLOYMENTS.EDGE, new EdgeClient(edgeUrl));
+  if (edgeClient) {
+    const contextWindow = await edgeContext;
+    router.add_remote.callKwargs(DEPLOYMENTS.EDGE, edgeClient, contextWindow ? { context_window: contextWindow } : {});
+  }
   const edge = edgeUrl ? String(edgeUrl) : null;
   routerModule.destroy();
   if (onProgress) onProgress({ stage: 'ready', loaded: 1, total: 1, message: first ? `ready on ${first}` : edgeUrl ? 'no local engine: answers come from the edge server' : 'no local engine' });
-  return new PageRuntime({ pyodide, py, router, device, plan, table, errors, first, booted, idb, storeError, edge });
+  return new PageRuntime({ pyodide, py, router, device, plan, table, errors, first, booted, idb, storeError, edge, hooks, lazies });
 }
 
 export class PageRuntime {
-  constructor({ pyodide, py, router, device, plan, table, errors, first, booted, idb, storeError, edge = null }) {
+  constructor({ pyodide, py, router, device, plan, table, errors, first, booted, idb, storeError, edge = null, hooks = new Map(), lazies = [] }) {
     this.pyodide = pyodide;
     this.py = py;
     this._router = router; // the PageRouter in Python (a PyProxy)
@@ -256,6 +342,29 @@ export class PageRuntime {
     this.timings = booted.timings;
     this.store = idb; // IdbStore, or null when learning in memory only
     this._storeError = storeError;
+    this._hooks = hooks; // answers in progress, by request id (LazyEngine reads them)
+    this._lazies = lazies;
+  }
+
+  /**
+   * The prompt's length in the model's tokens, counted with a loaded engine's
+   * tokenizer and chat template (milliseconds, no model run); null when no
+   * local engine is loaded or the messages cannot be rendered (the engine
+   * then says why, with its code).
+   * @param {{role: string, content: string}[]} messages
+   * @param {{kind?: 'chat'|'text', prefix?: string}} [options]
+   * @returns {number | null}
+   */
+  countTokens(messages, { kind = 'chat', prefix = '' } = {}) {
+    for (const lazy of this._lazies) {
+      try {
+        const n = lazy.countTokens({ messages, kind, prefix });
+        if (n !== null) return n;
+      } catch {
+        return null;
+      }
+    }
+    return null;
   }
 
   /** Why learned state is not being kept ({code, message}), or null. */
@@ -265,11 +374,36 @@ export class PageRuntime {
 
   /**
    * Stream one answer: each event is {type: 'delta'|'switch'|'restart'|'done', …}
-   * (see llm_web/page_router.py event_to_dict). Breaking out of the loop, or an
-   * aborted `signal`, cancels the generation wherever it runs.
+   * (see llm_web/page_router.py event_to_dict), and while a local engine reads
+   * a long prompt, {type: 'prefill', read, total, deployment} (prompt tokens
+   * read so far). Breaking out of the loop, or an aborted `signal`, cancels the
+   * generation wherever it runs.
+   *
+   * The prompt is counted first (countTokens) and the count goes to the
+   * router, which refuses a prompt longer than every deployment's context
+   * window before any work (RUNTIME_CONTEXT_LENGTH), or sends it to one that takes it.
+   *
+   * @param {{role: string, content: string}[]} messages
+   * @param {Record<string, any>} [options]
    */
   async *stream(messages, options = {}) {
     const { signal, onToken, onEvent, ...rest } = options;
+    if (typeof rest.requestId !== 'string' || !rest.requestId) rest.requestId = nextRequestId();
+    if (rest.promptTokens == null) {
+      const counted = this.countTokens(messages, rest);
+      if (counted !== null) rest.promptTokens = counted;
+    }
+    const requestId = rest.requestId;
+    /** @type {any} */
+    let progress = null; // the latest prefill progress not yet yielded
+    let wake = null;
+    this._hooks.set(requestId, {
+      signal,
+      onPrefill: (p) => {
+        progress = p;
+        if (wake) wake('progress');
+      },
+    });
     const gen = this._router.chat(this.pyodide.toPy(messages), this.pyodide.toPy(rest));
     let finished = false;
     let pending = null;
@@ -280,12 +414,20 @@ export class PageRuntime {
     });
     try {
       for (;;) {
-        pending = gen.next();
-        const next = await Promise.race([pending, aborted]);
+        if (!pending) pending = gen.next();
+        const woken = progress ? Promise.resolve('progress') : new Promise((resolve) => (wake = resolve));
+        const next = await Promise.race([pending, aborted, woken]);
+        wake = null;
         if (next === 'abort') {
           yield { type: 'done', finish_reason: 'abort', complete: false, error: null };
           return;
         }
+        if (progress) {
+          const p = progress;
+          progress = null;
+          yield { type: 'prefill', ...p };
+        }
+        if (next === 'progress') continue;
         pending = null;
         if (next.done) break;
         const event = toJs(next.value);
@@ -293,9 +435,10 @@ export class PageRuntime {
         yield event;
       }
     } finally {
+      this._hooks.delete(requestId);
       // A Python async generator cannot be closed while it runs: let the step
-      // in flight end (at most one token), then close it, which cancels the
-      // attempt and aborts the engine (llm_web/backend.py).
+      // in flight end (at most one token: the engine saw the page's signal),
+      // then close it, which cancels the attempt and aborts the engine (llm_web/backend.py).
       if (pending) {
         try {
           const last = await pending;

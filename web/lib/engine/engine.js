@@ -23,14 +23,58 @@ import { ENGINES } from '../deployments.js';
  * @typedef {{stage: 'model', file: string, loaded: number, total: number}
  *   | {stage: 'session', status: 'start'|'dequantize'|'ready', loaded?: number, total?: number, ms?: number}} LoadProgress
  * @typedef {{ep: import('../deployments.js').Engine, threads: number, loadMs: number, build_id: string, sessionMs: number,
- *   warnings: string[]}} EngineInfo  warnings: what loaded but not as asked, one line each
+ *   warnings: string[], contextLength?: number}} EngineInfo  warnings: what loaded but not as asked, one line each;
+ *   contextLength: the model's context window in tokens (the page's router refuses a longer prompt before any work)
  * @typedef {{role: string, content: string}} ChatMessage
+ * @typedef {{read: number, total: number}} PrefillProgress  prompt tokens the model has read, of all of them
  * @typedef {{messages: ChatMessage[], prefix?: string, kind?: 'chat'|'text', maxTokens?: number,
- *   temperature?: number, topP?: number, seed?: number, stop?: string[], signal?: AbortSignal}} StreamOptions
+ *   temperature?: number, topP?: number, seed?: number, stop?: string[], signal?: AbortSignal,
+ *   onPrefill?: (progress: PrefillProgress) => void, prefillChunk?: number}} StreamOptions
+ *   onPrefill: called after each chunk of a prompt read in chunks (see PREFILL);
+ *   prefillChunk: a fixed chunk size instead of the adaptive one (tests)
  * @typedef {{text: string, tokenId: number}} TokenChunk
  * @typedef {{text: '', finishReason: 'stop'|'length'|'abort', usage: {promptTokens: number, completionTokens: number},
  *   timings: {prefillMs: number|null, decodeTokS: number|null, totalMs: number}}} FinalChunk
  */
+
+/**
+ * Reading a long prompt (prefill) in chunks. One model run on WASM holds the
+ * page's thread for as long as it computes, so a prompt read in one run froze
+ * the tab (a 7k-token paste: minutes, no input, no Stop). The engine reads it in
+ * chunks, each one a run with the cache of the chunks before (the same cache a
+ * single run makes: every position attends to the same positions before it),
+ * gives the page back between chunks (input, rendering, Stop), checks the
+ * abort signal and reports progress. A prompt of at most `first` tokens is read
+ * in one run, as before.
+ *
+ * The chunk size adapts to the device: each chunk is sized so that its run
+ * takes about `targetMs` (from the last run's time), between `min` and `max`
+ * tokens. Later chunks attend to more positions and copy a longer cache into
+ * the run, so they shrink as the prompt grows.
+ */
+export const PREFILL = Object.freeze({ first: 64, min: 16, max: 512, targetMs: 100 });
+
+/**
+ * The next chunk's size: the last one scaled to the target time, at most
+ * doubled or halved, a multiple of 16 within [PREFILL.min, PREFILL.max].
+ * @param {number} chunk the last chunk's size
+ * @param {number} ms how long its run took
+ * @returns {number}
+ */
+export function nextChunk(chunk, ms, targetMs = PREFILL.targetMs) {
+  const want = Math.min(2 * chunk, Math.max(chunk / 2, (chunk * targetMs) / Math.max(ms, 1)));
+  return Math.min(PREFILL.max, Math.max(PREFILL.min, Math.round(want / 16) * 16));
+}
+
+/**
+ * Give the page its thread back for a moment: input, rendering and other tasks
+ * run before the next chunk. A plain task, not `scheduler.yield()`, whose
+ * continuation goes ahead of other tasks: in Chromium a prefill of hundreds of
+ * chunks then starved rendering and DevTools calls for minutes.
+ */
+function yieldToPage() {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
 
 /**
  * Load the model and create its session.
@@ -294,10 +338,10 @@ export class Engine {
     this.session = session;
     this.tokenizer = tokenizer;
     this.manifest = manifest;
-    /** @type {EngineInfo} */
-    this.info = info;
     const config = manifest.config ?? {};
     this.contextLength = config.context_length ?? 2048;
+    /** @type {EngineInfo} */
+    this.info = { ...info, contextLength: this.contextLength };
     this.kvShape = [1, config.num_kv_heads, 0, config.head_dim];
     this.eos = new Set(manifest.chat?.eos_token_ids ?? []);
     this.sampler = new Sampler(config.vocab_size ?? tokenizer.vocabSize);
@@ -313,9 +357,45 @@ export class Engine {
     this.positions = BigInt64Array.from({ length: this.contextLength }, (_, i) => BigInt(i));
     this.nextToken = new BigInt64Array(1);
     this.queue = Promise.resolve();
+    /** @type {{prompt: string, ids: number[]} | null} the last prompt tokenized (its parts as JSON): counted, then generated */
+    this.encoded = null;
     this.released = false;
     this.lost = null;
     if (info.ep === ENGINES.WEBGPU) this.watchDevice();
+  }
+
+  /**
+   * The prompt's tokens for these messages, as `stream` would read them:
+   * the chat template (or the raw text) with the prefix, tokenized. Fast
+   * (no model run): the page counts a prompt with it before routing, so one
+   * that cannot fit the context is refused before any work. Throws
+   * VAL_MALFORMED when the template cannot render the messages.
+   * @param {{messages: ChatMessage[], prefix?: string, kind?: 'chat'|'text'}} request
+   * @returns {number}
+   */
+  countTokens({ messages, prefix = '', kind = 'chat' }) {
+    return this.encode({ messages, prefix, kind }).length;
+  }
+
+  /**
+   * @param {{messages: ChatMessage[], prefix?: string, kind?: 'chat'|'text'}} request
+   * @returns {number[]}
+   */
+  encode({ messages, prefix = '', kind = 'chat' }) {
+    let parts;
+    try {
+      parts = formatPrompt({ messages, prefix, kind, chat: this.manifest.chat });
+    } catch (err) {
+      throw new EngineError(CODES.VAL_MALFORMED, err.message, { cause: err });
+    }
+    // The last prompt is kept: the page counts it, then asks for its answer.
+    const prompt = JSON.stringify(parts);
+    if (this.encoded?.prompt === prompt) return this.encoded.ids;
+    // Only the template's markers become special tokens; what the request
+    // wrote, control-token strings included, is tokenized as text.
+    const ids = this.tokenizer.encodeParts(parts);
+    this.encoded = { prompt, ids };
+    return ids;
   }
 
   /**
@@ -324,14 +404,16 @@ export class Engine {
    * Pieces carry only complete characters and never any part of a stop
    * sequence. The last chunk has `finishReason`: "stop" (end of answer or a
    * stop sequence), "length" (maxTokens or the context window) or "abort"
-   * (the signal fired; checked before and after every model run, so at most
-   * one more token is computed). usage.completionTokens counts sampled tokens
-   * without the end-of-answer token.
+   * (the signal fired; checked before and after every model run, the runs of
+   * a long prompt's chunks too, so at most one more token or chunk is
+   * computed). usage.completionTokens counts sampled tokens without the
+   * end-of-answer token. A prompt longer than PREFILL.first tokens is read in
+   * chunks, calling `onPrefill({read, total})` after each.
    *
    * @param {StreamOptions} options
    * @returns {AsyncGenerator<TokenChunk|FinalChunk>}
    */
-  async *stream({ messages, prefix = '', kind = 'chat', maxTokens = 256, temperature = 0, topP = 1, seed, stop = [], signal }) {
+  async *stream({ messages, prefix = '', kind = 'chat', maxTokens = 256, temperature = 0, topP = 1, seed, stop = [], signal, onPrefill, prefillChunk }) {
     const unlock = await this.lock();
     const cache = this.keepsRows
       ? new RowCache(this.pastNames, { heads: this.kvShape[1], headDim: this.kvShape[3] })
@@ -339,15 +421,7 @@ export class Engine {
     try {
       if (this.released) throw new EngineError(CODES.MODEL_NOT_LOADED, 'the engine was released');
       const started = performance.now();
-      let prompt;
-      try {
-        prompt = formatPrompt({ messages, prefix, kind, chat: this.manifest.chat });
-      } catch (err) {
-        throw new EngineError(CODES.VAL_MALFORMED, err.message, { cause: err });
-      }
-      // Only the template's markers become special tokens; what the request
-      // wrote, control-token strings included, is tokenized as text.
-      const promptIds = this.tokenizer.encodeParts(prompt);
+      const promptIds = this.encode({ messages, prefix, kind });
       if (promptIds.length >= this.contextLength) {
         throw new EngineError(CODES.RUNTIME_CONTEXT_LENGTH, `the prompt has ${promptIds.length} tokens; the context window is ${this.contextLength}`, {
           context: { promptTokens: promptIds.length, contextLength: this.contextLength },
@@ -382,6 +456,27 @@ export class Engine {
         };
       };
 
+      // A long prompt: read here in chunks, all of it but its last token,
+      // which is the first step below (whose logits, of that one position,
+      // give the first token). A short one is read in that step, in one run.
+      const fixed = (prefillChunk ?? 0) > 0 ? Math.floor(prefillChunk ?? 0) : 0;
+      let chunk = fixed || PREFILL.first;
+      const chunked = input.length > chunk;
+      while (chunked && pastLength < input.length - 1) {
+        if (signal?.aborted) {
+          yield final('abort');
+          return;
+        }
+        const size = Math.min(chunk, input.length - 1 - pastLength);
+        const runStarted = performance.now();
+        await this.forward(input.subarray(pastLength, pastLength + size), pastLength, cache, { logits: false });
+        pastLength += size;
+        if (!fixed) chunk = nextChunk(size, performance.now() - runStarted);
+        onPrefill?.({ read: pastLength, total: promptIds.length });
+        await yieldToPage();
+      }
+      input = input.subarray(pastLength);
+
       /** @type {FinalChunk['finishReason']} */
       let finishReason = 'length';
       let id = -1;
@@ -390,7 +485,8 @@ export class Engine {
           finishReason = 'abort';
           break;
         }
-        const logits = await this.forward(input, pastLength, cache);
+        const logits = /** @type {Float32Array} */ (await this.forward(input, pastLength, cache));
+        if (chunked && step === 0) onPrefill?.({ read: promptIds.length, total: promptIds.length });
         pastLength += input.length;
         id = this.sampler.sample(logits, { temperature, topP, random });
         sampled++;
@@ -431,13 +527,15 @@ export class Engine {
 
   /**
    * One model run: `input` tokens after `pastLength` cached ones. Hands the
-   * run's outputs to the cache and returns the last position's logits.
+   * run's outputs to the cache and returns the last position's logits
+   * (`logits: false`, a chunk of a long prompt: not fetched, null).
    * @param {BigInt64Array} input
    * @param {number} pastLength
    * @param {PresentCache|RowCache} cache
-   * @returns {Promise<Float32Array>}
+   * @param {{logits?: boolean}} [options]
+   * @returns {Promise<Float32Array|null>}
    */
-  async forward(input, pastLength, cache) {
+  async forward(input, pastLength, cache, { logits: wanted = true } = {}) {
     if (this.lost) throw new EngineError(CODES.WEBGPU_DEVICE_LOST, `the GPU device was lost: ${this.lost}`);
     const { Tensor } = this.ort;
     const total = pastLength + input.length;
@@ -452,12 +550,13 @@ export class Engine {
     }
     let out;
     try {
-      out = await this.session.run(feeds, ['logits', ...cache.fetches]);
+      out = await this.session.run(feeds, wanted ? ['logits', ...cache.fetches] : cache.fetches);
     } catch (err) {
       throw toEngineError(err, 'run', { ep: this.info.ep, context: { pastLength } });
     }
     try {
       cache.update(out, input.length);
+      if (!wanted) return null;
       const logits = out.logits;
       const vocab = logits.dims[logits.dims.length - 1];
       // On WebGPU this is the one read-back per token.

@@ -10,7 +10,7 @@ imported only when running under Emscripten, and only when needed.
 The engine's contract (web/lib/engine/engine.js)::
 
     engine.info   -> {ep: "wasm"|"webgpu", threads, loadMs, build_id}
-    engine.stream({messages, prefix, kind, maxTokens, temperature, topP, seed, stop, signal})
+    engine.stream({messages, prefix, kind, maxTokens, temperature, topP, seed, stop, signal, requestId})
                   -> async iterator of {text, tokenId} ... then
                      {text: "", finishReason, usage: {promptTokens, completionTokens}, timings}
                      and, before a piece, any number of {text: "", heartbeat: true}: alive, no
@@ -77,6 +77,7 @@ class JsStreamOptions(TypedDict, total=False):
     seed: int
     stop: list[str]
     signal: Any  # an AbortSignal
+    requestId: str  # the page's request (runtime.js joins its Stop and progress to the engine's stream by it)
 
 
 class JsUsage(TypedDict):
@@ -197,6 +198,8 @@ def to_js_options(request: BackendRequest, signal: Any = None) -> JsStreamOption
         options["stop"] = stop
     if signal is not None:
         options["signal"] = signal
+    if request.request_id:
+        options["requestId"] = request.request_id
     return options
 
 

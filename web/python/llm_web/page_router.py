@@ -39,7 +39,7 @@ __all__ = ["DEFAULT_NEEDS", "DEFAULT_SPEEDS", "MODEL", "PageRouter", "event_to_d
 
 MODEL: Final = "SmolLM2-135M-Instruct"
 ALIASES: Final = ("default", MODEL)
-CONTEXT_WINDOW: Final = 8192  # SmolLM2's
+CONTEXT_WINDOW: Final = 8192  # SmolLM2's; an engine that says its own (info.contextLength) is taken at its word
 # Configured decode speeds (tokens/s) until observed; settings_overrides can change them.
 DEFAULT_SPEEDS: Final[Mapping[str, float]] = {"webgpu": 15.0, "wasm": 20.0}
 # What SmolLM2-135M needs of the device per engine. The WASM variant unpacks its
@@ -165,26 +165,37 @@ class PageRouter:
             raise catalogue.VAL_UNSUPPORTED.error(f"unknown engine {name!r}; known: {', '.join(ENGINES)}", field="engines", value=str(name))
         backend = BrowserEngineBackend(engine, abort_factory=self._abort_factory)
         fields = {
-            "context_window": CONTEXT_WINDOW,
+            "context_window": _context_window(backend.info.get("contextLength")) or CONTEXT_WINDOW,
             "expected_tokens_per_s": DEFAULT_SPEEDS[name],
             "accepts_prefix": True,
             "tags": ["local", name],
         }
         self._slots[local(name)] = _Slot(local(name), name, "browser", backend, name, fields)
 
-    def add_remote(self, name: str, client: JsEngine, *, expected_tokens_per_s: float = 40.0, accepts_prefix: bool = True) -> None:
+    def add_remote(
+        self,
+        name: str,
+        client: JsEngine,
+        *,
+        expected_tokens_per_s: float = 40.0,
+        accepts_prefix: bool = True,
+        context_window: int | None = None,
+    ) -> None:
         """Add a remote deployment (the edge server, web/lib/edge.js) after the local engines.
 
         This project's edge server continues an assistant prefix
         (``continue_final_message``), so a local engine failing mid-answer is
         finished there without repeating text (a Switch event). For a server
         that cannot, ``accepts_prefix=False`` makes the failover a clean restart.
+        ``context_window`` is the server's for the model (its ``/v1/models``
+        says it); unknown, CONTEXT_WINDOW is assumed and the server refuses a
+        prompt too long for it itself.
         """
         if not isinstance(name, str) or not name or name in ENGINES or name.startswith(LOCAL_PREFIX):
             raise catalogue.VAL_UNSUPPORTED.error(f"{name!r} cannot name a remote deployment", field="name", value=str(name))
         backend = BrowserEngineBackend(client, abort_factory=self._abort_factory)
         fields = {
-            "context_window": CONTEXT_WINDOW,
+            "context_window": _context_window(context_window) or CONTEXT_WINDOW,
             "expected_tokens_per_s": expected_tokens_per_s,
             "accepts_prefix": accepts_prefix,
             "tags": ["remote", name],
@@ -324,13 +335,19 @@ def _chat_request(messages: Any, options: Any) -> ChatRequest:
     if kind not in ("chat", "text"):
         raise catalogue.VAL_UNSUPPORTED.error(f"kind must be 'chat' or 'text' (got {kind!r})", field="kind")
     model = pick("model") or "default"
+    # The prompt's length in the model's tokens, counted by the page (engine.countTokens):
+    # the router refuses a prompt longer than a deployment's context before any work.
+    prompt_tokens = pick("prompt_tokens", "promptTokens")
+    if prompt_tokens is not None and (isinstance(prompt_tokens, bool) or not isinstance(prompt_tokens, int) or prompt_tokens < 0):
+        raise catalogue.VAL_WRONG_TYPE.error("promptTokens must be a whole number of tokens", field="promptTokens")
     request_id = pick("request_id", "requestId") or ""
     deadline = pick("deadline")
     if not isinstance(model, str) or not isinstance(request_id, str):
         raise catalogue.VAL_WRONG_TYPE.error("model and requestId must be strings", field="model")
     if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0):
         raise catalogue.VAL_OUT_OF_RANGE.error("deadline must be a positive number of seconds", field="deadline")
-    return ChatRequest(model, parsed, params, request_id, None if deadline is None else float(deadline), kind=kind)
+    seconds = None if deadline is None else float(deadline)
+    return ChatRequest(model, parsed, params, request_id, seconds, prompt_tokens=prompt_tokens, kind=kind)
 
 
 # --- events to JS ----------------------------------------------------------------------------
@@ -344,6 +361,15 @@ def event_to_dict(event: StreamEvent) -> dict[str, Any]:
 def _failed(err: LLMError) -> dict[str, Any]:
     """The done event of a request that produced no text."""
     return Done("incomplete", "", None, None, attempts=0, error=err).to_dict()
+
+
+def _context_window(value: Any) -> int | None:
+    """A context window said by JavaScript or a server: a positive whole number of tokens, else None."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return value
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
