@@ -51,3 +51,12 @@ def test_a_missing_wheel_is_a_coded_error_naming_the_url(edge_server: ProcessSer
     error = open_test_page(page, edge_server, "module=")["error"]
     assert error["code"] == "LLM_CORE_001_E", error
     assert error["url"].startswith(edge_server.url + "/wheels/llm_runner_router_core-") and "HTTP 404" in error["message"]
+
+
+def test_a_base_that_is_not_the_bundle_is_a_coded_error_saying_what_base_must_name(edge_server: ProcessServer, new_page: NewPage) -> None:
+    page = new_page()
+    page.route("**/build.json", lambda route: route.fulfill(status=404, body="not here"))
+    error = open_test_page(page, edge_server, "module=")["error"]
+    assert error["code"] == "LLM_CORE_001_E" and error["url"] == edge_server.url + "/build.json", error
+    assert "HTTP 404" in error["message"] and "base must name the browser bundle" in error["message"], error
+    assert error["message"].count("[LLM_CORE_001_E]") == 1, error

@@ -111,7 +111,16 @@ export async function loadPython({ base = '/', onProgress, ep, threads, module =
 
   report({ stage: 'pyodide', loaded: 0, total: 1, message: 'loading Pyodide' });
   const buildURL = `${root}build.json`;
-  const buildText = new TextDecoder().decode(await fetchBytes(buildURL, CODES.CORE_INIT_FAILED));
+  let buildBytes;
+  try {
+    buildBytes = await fetchBytes(buildURL, CODES.CORE_INIT_FAILED);
+  } catch (e) {
+    // The usual cause: `base` is not the bundle (e.g. left at the npm package's own folder).
+    const hint = 'base must name the browser bundle: the folder with build.json, vendor/ and wheels/ (`llm-runner-router web-bundle` makes one)';
+    const said = (e instanceof Error ? e.message : String(e)).replace(/^\[[A-Z0-9_]+\] /, '');
+    throw new PythonLoadError(CODES.CORE_INIT_FAILED, `${said}; ${hint}`, { url: buildURL, cause: e });
+  }
+  const buildText = new TextDecoder().decode(buildBytes);
   let build;
   try {
     build = JSON.parse(buildText);
