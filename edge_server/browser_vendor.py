@@ -28,6 +28,7 @@ download failed, or its bytes fail the pinned integrity), CONFIG_ENVIRONMENT_MIS
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import json
@@ -39,7 +40,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
@@ -147,19 +148,27 @@ def _same(dest: Path, size: int, mtime: float) -> bool:
     return st.st_size == size and int(st.st_mtime) == int(mtime)
 
 
-def _write(dest: Path, src: IO[bytes], mtime: float) -> None:
-    """src's bytes to dest, through a temporary file beside it, dated mtime."""
+@contextlib.contextmanager
+def _replacing(dest: Path) -> Iterator[tuple[IO[bytes], Path]]:
+    """(a file to write, its path) beside dest; dest is replaced by it only when the block ends without raising."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
-    os.fchmod(fd, 0o644)
+    os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the cache from other users of the machine
     try:
         with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(src, out, _CHUNK)
-        os.utime(tmp, (mtime, mtime))
+            yield out, tmp
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write(dest: Path, src: IO[bytes], mtime: float) -> None:
+    """src's bytes to dest, through a temporary file beside it, dated mtime."""
+    with _replacing(dest) as (out, tmp):
+        shutil.copyfileobj(src, out, _CHUNK)
+        out.flush()
+        os.utime(tmp, (mtime, mtime))
 
 
 # --- the registry ------------------------------------------------------------------------
@@ -175,13 +184,9 @@ def _integrity(path: Path) -> str:
 
 def _download(package: NpmPackage, target: Path, registry: str, progress: bool) -> None:
     url = package.url(registry)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the cache from other users of the machine
-    try:
+    with _replacing(target) as (out, tmp):
         try:
-            with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response, os.fdopen(fd, "wb") as out:
+            with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
                 total = int(response.headers.get("Content-Length") or 0)
                 _say(progress, f"downloading {package.name} {package.version} ({total / 1e6:.0f} MB) from {url}")
                 bar, done = _Progress(package.tarball, total, progress), 0
@@ -196,6 +201,7 @@ def _download(package: NpmPackage, target: Path, registry: str, progress: bool) 
             raise cat.NET_DOWNLOAD_FAILED.error(f"{url}: HTTP {exc.code}", url=url, status=exc.code) from exc
         except (OSError, ValueError) as exc:  # URLError, timeouts, resets; a malformed registry address
             raise cat.NET_DOWNLOAD_FAILED.error(f"{url}: {exc}", url=url) from exc
+        out.flush()
         got = _integrity(tmp)
         if got != package.integrity:
             raise cat.NET_DOWNLOAD_FAILED.error(
@@ -204,9 +210,6 @@ def _download(package: NpmPackage, target: Path, registry: str, progress: bool) 
                 expected=package.integrity,
                 got=got,
             )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def fetch_tarball(
