@@ -9,6 +9,7 @@
 //   context=N                  the local engines' context window, in tokens (default: the model's), to
 //                              watch a long prompt go to the edge server when the edge's is larger
 //   offline=0 | offline=1      keep the page offline (service worker) or not, whatever the page's default
+//   worker=0                   run the engine on the page's thread, not in a Web Worker (bench/page_responsiveness.py's baseline)
 //
 // The demo is served at the bundle's root and the library at /lib/, so
 // '../lib/' names web/lib/ in the checkout and /lib/ in the bundle alike (a
@@ -30,6 +31,7 @@ export function mountChat(container, { heading = 'Chat', offline = false } = {})
   if (q.has('offline') ? q.get('offline') !== '0' : offline) chat.setAttribute('offline', '');
   const faults = faultsFromQuery(q.get('fault'));
   if (faults) chat.runtimeOptions = { faults };
+  if (q.get('worker') === '0') chat.runtimeOptions = { ...chat.runtimeOptions, worker: false };
   if (q.get('software_adapter') === '1') chat.runtimeOptions = { ...chat.runtimeOptions, allowSoftwareAdapter: true };
   const context = Number(q.get('context'));
   if (Number.isInteger(context) && context > 0) {

@@ -44,7 +44,9 @@ try {
   const prepack = q.get('prepack') !== '0';
   // software_adapter=1: WebGPU on a software adapter (SwiftShader) may answer (left out by default).
   const allowSoftwareAdapter = q.get('software_adapter') === '1';
-  window.__runtime = await createRuntime({ base: './', onProgress, engines, threads, prepack, edgeUrl, allowSoftwareAdapter });
+  // worker=0: the engine on the page's thread (the baseline bench/page_responsiveness.py compares).
+  const worker = q.get('worker') !== '0';
+  window.__runtime = await createRuntime({ base: './', onProgress, engines, threads, prepack, edgeUrl, allowSoftwareAdapter, worker });
   $('send').disabled = false;
   $('ask').addEventListener('submit', ask);
   $('stop').addEventListener('click', () => controller && controller.abort());

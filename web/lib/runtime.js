@@ -20,6 +20,7 @@ import { DEPLOYMENTS, ENGINES, localDeployment } from './deployments.js';
 import { loadPython } from './loader.js';
 import { probeDevice } from './probe.js';
 import { loadEngine } from './engine/engine.js';
+import { loadWorkerEngine } from './engine/worker_engine.js';
 import { EngineError, toEngineError } from './engine/errors.js';
 import { EdgeClient } from './edge.js';
 import { IdbStore } from './idb_store.js';
@@ -98,8 +99,11 @@ class LazyEngine {
     return this._loading;
   }
 
-  /** The prompt's tokens (engine.countTokens) when this engine is loaded; null when not. */
-  countTokens(request) {
+  /**
+   * The prompt's tokens (engine.countTokens) when this engine is loaded; null when not.
+   * @returns {Promise<number | null>}
+   */
+  async countTokens(request) {
     return this._engine ? this._engine.countTokens(request) : null;
   }
 
@@ -240,8 +244,10 @@ function nextRequestId() {
  * @param {object} [options.faults] make engines fail mid-answer, e.g. {wasm: {after: 5}} (faults.js; demos and tests)
  * @param {boolean} [options.allowSoftwareAdapter] let WebGPU on a software adapter (SwiftShader) answer, after WASM;
  *   by default the plan leaves it out (CODES.WEBGPU_SOFTWARE_ADAPTER): it is far slower than WASM. For tests of that path.
+ * @param {boolean} [options.worker] run each engine in its own Web Worker (the default), so that reading a prompt and
+ *   writing an answer never hold the page's thread; false runs it on the page's thread (bench/page_responsiveness.py compares)
  */
-export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = true, edgeUrl, persist = true, faults, allowSoftwareAdapter = false } = {}) {
+export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = true, edgeUrl, persist = true, faults, allowSoftwareAdapter = false, worker = true } = {}) {
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
   // Asked while Python boots: how long a prompt the edge server takes.
   const edgeClient = edgeUrl ? new EdgeClient(edgeUrl) : null;
@@ -258,9 +264,11 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   );
   const chosen = (engines || plan.engines).filter((ep) => !skipped[ep]);
   const wasmThreads = threads || plan.threads || 1;
-  const ortFile = chosen.includes(ENGINES.WEBGPU) ? 'ort.all.min.mjs' : 'ort.wasm.min.mjs';
-  const ort = chosen.length ? await import(`${root}vendor/ort/${ortFile}`) : null;
-  if (ort) ort.env.wasm.wasmPaths = `${root}vendor/ort/`;
+  const ortUrl = `${root}vendor/ort/${chosen.includes(ENGINES.WEBGPU) ? 'ort.all.min.mjs' : 'ort.wasm.min.mjs'}`;
+  const wasmPaths = `${root}vendor/ort/`;
+  // In a worker, each engine's worker imports onnxruntime-web itself.
+  const ort = chosen.length && !worker ? await import(ortUrl) : null;
+  if (ort) ort.env.wasm.wasmPaths = wasmPaths;
   const errors = { ...skipped };
   const table = {};
   /** @type {Map<string, RequestHooks>} */
@@ -269,18 +277,14 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   for (const ep of chosen) {
     const lazy = new LazyEngine(
       ep,
-      (moved) =>
-        loadEngine({
-          ort,
-          ep,
-          modelBase: `${root}${MODEL_DIR}`,
-          threads: wasmThreads,
-          prepack,
-          onProgress: (ev) => {
-            moved();
-            if (onProgress) onProgress(ev);
-          },
-        }),
+      (moved) => {
+        const options = { ep, modelBase: `${root}${MODEL_DIR}`, threads: wasmThreads, prepack };
+        const progress = (ev) => {
+          moved();
+          if (onProgress) onProgress(ev);
+        };
+        return worker ? loadWorkerEngine({ ortUrl, wasmPaths, options, onProgress: progress }) : loadEngine({ ...options, ort, onProgress: progress });
+      },
       hooks,
     );
     lazies.push(lazy);
@@ -353,12 +357,12 @@ export class PageRuntime {
    * then says why, with its code).
    * @param {{role: string, content: string}[]} messages
    * @param {{kind?: 'chat'|'text', prefix?: string}} [options]
-   * @returns {number | null}
+   * @returns {Promise<number | null>}
    */
-  countTokens(messages, { kind = 'chat', prefix = '' } = {}) {
+  async countTokens(messages, { kind = 'chat', prefix = '' } = {}) {
     for (const lazy of this._lazies) {
       try {
-        const n = lazy.countTokens({ messages, kind, prefix });
+        const n = await lazy.countTokens({ messages, kind, prefix });
         if (n !== null) return n;
       } catch {
         return null;
@@ -390,7 +394,7 @@ export class PageRuntime {
     const { signal, onToken, onEvent, ...rest } = options;
     if (typeof rest.requestId !== 'string' || !rest.requestId) rest.requestId = nextRequestId();
     if (rest.promptTokens == null) {
-      const counted = this.countTokens(messages, rest);
+      const counted = await this.countTokens(messages, rest);
       if (counted !== null) rest.promptTokens = counted;
     }
     const requestId = rest.requestId;
