@@ -223,6 +223,36 @@ function anySignal(signals) {
   return controller.signal;
 }
 
+// Which engine a page started with last time, per bundle (localStorage): loaded early on a reload.
+const LAST_ENGINE_KEY = 'llm-runner-router:last-engine';
+
+/**
+ * The engine (and WASM threads) this page's plan put first last time, when `engines` does not rule it out; null when none is known.
+ * @param {string} root the bundle
+ * @param {string[]} [engines] the engines the page forces, if any
+ * @param {number} [threads] the threads it forces, if any
+ * @returns {{ep: import('./deployments.js').Engine, threads: number} | null}
+ */
+function lastEngine(root, engines, threads) {
+  try {
+    const last = JSON.parse(globalThis.localStorage?.getItem(LAST_ENGINE_KEY) ?? 'null')?.[root];
+    if (!last || !Object.values(ENGINES).includes(last.ep) || !(last.threads >= 1)) return null;
+    return !engines || engines[0] === last.ep ? { ep: last.ep, threads: threads || last.threads } : null;
+  } catch {
+    return null; // no storage (a sandboxed frame): no early start
+  }
+}
+
+/** @param {string} root @param {{ep: string, threads: number}} last */
+function rememberEngine(root, last) {
+  try {
+    const all = JSON.parse(globalThis.localStorage?.getItem(LAST_ENGINE_KEY) ?? 'null') ?? {};
+    globalThis.localStorage?.setItem(LAST_ENGINE_KEY, JSON.stringify({ ...all, [root]: last }));
+  } catch {
+    // no storage: every start waits for the plan
+  }
+}
+
 let requestCount = 0;
 /** A request id unique in this page. */
 function nextRequestId() {
@@ -248,11 +278,26 @@ function nextRequestId() {
  *   writing an answer never hold the page's thread; false runs it on the page's thread (bench/page_responsiveness.py compares)
  */
 export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = true, edgeUrl, persist = true, faults, allowSoftwareAdapter = false, worker = true } = {}) {
+  const started = performance.now();
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
   // Asked while Python boots: how long a prompt the edge server takes.
   const edgeClient = edgeUrl ? new EdgeClient(edgeUrl) : null;
   const edgeContext = edgeClient ? edgeClient.contextWindow() : null;
   const device = probe || (await probeDevice());
+  const vendor = `${root}vendor/ort/`;
+  const ortFor = (eps) => `${vendor}${eps.includes(ENGINES.WEBGPU) ? 'ort.all.min.mjs' : 'ort.wasm.min.mjs'}`;
+  /** @param {import('./deployments.js').Engine} ep @param {number} n @param {(ev: any) => void} [progress] */
+  const inWorker = (ep, n, progress) =>
+    loadWorkerEngine({ ortUrl: ortFor([ep]), wasmPaths: vendor, options: { ep, modelBase: `${root}${MODEL_DIR}`, threads: n, prepack }, onProgress: progress });
+  // The plan is the core's, in Python, which takes seconds to boot. The engine
+  // this page started with last time is most likely the plan's first again (or
+  // the page names its engine and threads): its worker starts loading it now,
+  // beside Python's boot; the plan then takes it, or it is released when the
+  // plan chose otherwise.
+  const named = engines?.length && threads ? { ep: /** @type {import('./deployments.js').Engine} */ (engines[0]), threads } : null;
+  const guess = worker ? named || lastEngine(root, engines, threads) : null;
+  const early = guess ? { ...guess, engine: inWorker(guess.ep, guess.threads, onProgress) } : null;
+  early?.engine.catch(() => {}); // a failure is the plan's to report, if it takes this engine
   const booted = await loadPython({ base: root, onProgress });
   const { pyodide, py } = booted;
   const routerModule = pyodide.pyimport('llm_runner_router.web.page_router');
@@ -264,26 +309,33 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   );
   const chosen = (engines || plan.engines).filter((ep) => !skipped[ep]);
   const wasmThreads = threads || plan.threads || 1;
-  const ortUrl = `${root}vendor/ort/${chosen.includes(ENGINES.WEBGPU) ? 'ort.all.min.mjs' : 'ort.wasm.min.mjs'}`;
-  const wasmPaths = `${root}vendor/ort/`;
-  // In a worker, each engine's worker imports onnxruntime-web itself.
-  const ort = chosen.length && !worker ? await import(ortUrl) : null;
-  if (ort) ort.env.wasm.wasmPaths = wasmPaths;
+  const taken = early && early.ep === chosen[0] && early.threads === wasmThreads ? early : null;
+  if (early && !taken) early.engine.then((engine) => engine.release()).catch(() => {});
+  if (chosen.length) rememberEngine(root, { ep: chosen[0], threads: wasmThreads });
+  // On the page's thread, one onnxruntime-web for all engines; in workers, each imports its own.
+  const ort = chosen.length && !worker ? await import(ortFor(chosen)) : null;
+  if (ort) ort.env.wasm.wasmPaths = vendor;
   const errors = { ...skipped };
   const table = {};
   /** @type {Map<string, RequestHooks>} */
   const hooks = new Map();
   const lazies = [];
   for (const ep of chosen) {
+    let started = ep === taken?.ep ? taken.engine : null;
     const lazy = new LazyEngine(
       ep,
       (moved) => {
-        const options = { ep, modelBase: `${root}${MODEL_DIR}`, threads: wasmThreads, prepack };
         const progress = (ev) => {
           moved();
           if (onProgress) onProgress(ev);
         };
-        return worker ? loadWorkerEngine({ ortUrl, wasmPaths, options, onProgress: progress }) : loadEngine({ ...options, ort, onProgress: progress });
+        if (started) {
+          const engine = started; // the early load; a later attempt (after it failed) loads afresh
+          started = null;
+          return engine;
+        }
+        if (worker) return inWorker(ep, wasmThreads, progress);
+        return loadEngine({ ort, ep, modelBase: `${root}${MODEL_DIR}`, threads: wasmThreads, prepack, onProgress: progress });
       },
       hooks,
     );
@@ -328,7 +380,9 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   const edge = edgeUrl ? String(edgeUrl) : null;
   routerModule.destroy();
   if (onProgress) onProgress({ stage: 'ready', loaded: 1, total: 1, message: first ? `ready on ${first}` : edgeUrl ? 'no local engine: answers come from the edge server' : 'no local engine' });
-  return new PageRuntime({ pyodide, py, router, device, plan, table, errors, first, booted, idb, storeError, edge, hooks, lazies });
+  // earlyEngine: the first engine was loading beside Python's boot (lastEngine).
+  const timings = { ...booted.timings, earlyEngine: Boolean(taken) && first === taken?.ep, readyMs: performance.now() - started };
+  return new PageRuntime({ pyodide, py, router, device, plan, table, errors, first, booted: { ...booted, timings }, idb, storeError, edge, hooks, lazies });
 }
 
 export class PageRuntime {
