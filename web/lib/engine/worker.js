@@ -5,7 +5,7 @@
 // it through WorkerEngine (worker_engine.js), which has the Engine's own API.
 //
 // Messages, page → worker ({type, id, …}; id names a request):
-//   load    {ortUrl, wasmPaths, options}  import onnxruntime-web, loadEngine(options)
+//   load    {ortUrl, wasmPaths, options}  import onnxruntime-web (its files in wasmPaths), loadEngine(options)
 //   count   {request}                     the prompt's tokens (Engine.countTokens)
 //   stream  {options}                     an answer (Engine.stream, without signal/onPrefill)
 //   abort   {}                            stop the answer `id` (its signal)
@@ -59,7 +59,7 @@ const handlers = {
     let ort;
     try {
       ort = await import(ortUrl);
-      ort.env.wasm.wasmPaths = wasmPaths;
+      if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
     } catch (err) {
       throw toEngineError(err, 'import', { ep });
     }

@@ -45,14 +45,14 @@ function fromJSON(json) {
  * Start a worker and load the model in it.
  * @param {object} args
  * @param {string} args.ortUrl onnxruntime-web's module, absolute
- * @param {string} args.wasmPaths its folder, absolute (ort.env.wasm.wasmPaths)
+ * @param {string} [args.wasmPaths] its folder, absolute (ort.env.wasm.wasmPaths)
  * @param {{ep: import('../deployments.js').Engine, modelBase: string, threads?: number, prepack?: boolean}} args.options loadEngine's
  * @param {(event: import('./engine.js').LoadProgress) => void} [args.onProgress]
- * @param {URL} [args.workerUrl] the worker's script (tests)
+ * @param {() => Worker} [args.spawnWorker] starts the worker (tests: worker.js in a Node thread)
  * @returns {Promise<WorkerEngine>}
  */
-export async function loadWorkerEngine({ ortUrl, wasmPaths, options, onProgress = () => {}, workerUrl = WORKER_URL }) {
-  const engine = new WorkerEngine(spawn(workerUrl), options.ep);
+export async function loadWorkerEngine({ ortUrl, wasmPaths, options, onProgress = () => {}, spawnWorker = () => spawn(WORKER_URL) }) {
+  const engine = new WorkerEngine(spawnWorker(), options.ep);
   try {
     await engine._started;
     engine.info = await engine._call('load', { ortUrl, wasmPaths, options: { ...options, modelBase: String(options.modelBase) } }, { progress: onProgress });
