@@ -29,17 +29,30 @@ def test_millisecond_spans_need_both_ends() -> None:
 def test_the_docs_section_holds_every_figure_between_its_markers() -> None:
     keys = ("ready_ms", "ttft_ms", "load_to_first_token_ms")
     failover = {"runs": 2, "ok": 2, "failure_to_edge_token_ms": 123.4, "last_local_to_edge_token_ms": 234.5}
+    starts = {name: bf.summarize([startup(True, r, 50.0)], keys) for name, r in (("cold", 9000.0), ("warm", 2450.0), ("offline", 4800.0))}
     result = {
         "command": "python -m bench.browser_failover --quick",
         "threads": 2,
         "date": "2026-12-06",
         "seconds": 100.0,
+        "load": 0.42,
         "failover": failover,
-        "startup": {
-            name: bf.summarize([startup(True, r, 50.0)], keys) for name, r in (("cold", 9000.0), ("warm", 5000.0), ("offline", 4800.0))
-        },
+        "startup": starts,
+        "targets": bf.targets(failover, starts),
     }
     text = bf.render(result)
     assert text.startswith(bf.DOC_START) and text.endswith(bf.DOC_END)
-    assert "**123.4**" in text and "234.5" in text and "2/2 runs" in text
-    assert "| cold | 1/1 | 9000.0 | 50.0 | **9050.0** |" in text and "| offline | 1/1 | 4800.0 | 50.0 | **4850.0** |" in text
+    assert "**123.4** | ≤ 500 (met) |" in text and "234.5" in text and "2/2 runs" in text and "load average 0.42" in text
+    assert "| cold | 1/1 | 9000.0 | 50.0 | **9050.0** | ≤ 6000 (missed) |" in text
+    assert "| warm | 1/1 | 2450.0 | 50.0 | **2500.0** | ≤ 3000 (met) |" in text
+    assert "| offline | 1/1 | 4800.0 | 50.0 | **4850.0** | — |" in text
+
+
+def test_targets_compare_medians_and_a_missing_figure_misses() -> None:
+    failover = {"failure_to_edge_token_ms": None}
+    starts = {"cold": {"load_to_first_token_ms": 6000.0}, "warm": {"load_to_first_token_ms": 3000.1}}
+    assert bf.targets(failover, starts) == {
+        "warm": {"target_ms": 3000.0, "measured_ms": 3000.1, "met": False},
+        "cold": {"target_ms": 6000.0, "measured_ms": 6000.0, "met": True},
+        "failover": {"target_ms": 500.0, "measured_ms": None, "met": False},
+    }

@@ -101,16 +101,23 @@ test('the worker gives the same greedy tokens, usage and count as the engine in 
   assert.equal(await remote.countTokens({ messages: QUESTION }), local.countTokens({ messages: QUESTION }));
 });
 
-test("a long prompt's reading progress comes back from the worker", async () => {
+test("a long prompt's reading progress comes back from the worker, and an abort while reading ends the answer at once", async () => {
   const reads = [];
   const { final } = await collect(remote, { messages: LONG, maxTokens: 2, temperature: 0, prefillChunk: 64, onPrefill: (p) => reads.push(p) });
   const total = local.countTokens({ messages: LONG });
   assert.equal(final.usage.promptTokens, total);
   assert.equal(reads[0].read, 64);
   assert.deepEqual(reads.at(-1), { read: total, total });
+
+  const controller = new AbortController();
+  const chunks = [];
+  for await (const chunk of remote.stream({ messages: LONG, maxTokens: 2, prefillChunk: 64, signal: controller.signal, onPrefill: () => controller.abort() })) {
+    chunks.push(chunk);
+  }
+  assert.deepEqual(chunks, [{ text: '', finishReason: 'abort' }]);
 });
 
-test('an abort reaches the worker: the answer ends as aborted within a token or two, and the next one runs', async () => {
+test('an abort ends the answer at once and reaches the worker, which is free for the next one', async () => {
   const controller = new AbortController();
   const pieces = [];
   let final = null;
@@ -121,9 +128,10 @@ test('an abort reaches the worker: the answer ends as aborted within a token or 
       if (pieces.length === 3) controller.abort();
     }
   }
-  assert.equal(final.finishReason, 'abort');
-  // The worker may have sent a piece before the abort reached it; it computes no more after.
-  assert.ok(pieces.length <= 5, `${pieces.length} pieces`);
+  // Ended here at once: no piece after the abort, and no usage (the worker alone knows it).
+  assert.deepEqual(final, { text: '', finishReason: 'abort' });
+  assert.equal(pieces.length, 3);
+  assert.deepEqual(remote._worker.sent.at(-1), { type: 'abort', id: remote._worker.sent.at(-2).id });
   const next = await collect(remote, { messages: QUESTION, maxTokens: 4, temperature: 0 });
   assert.equal(next.pieces.length, 4);
 });

@@ -149,10 +149,13 @@ export class WorkerEngine {
 
   /**
    * An answer, as Engine.stream gives it. The signal and onPrefill stay in the
-   * page: an abort is sent to the worker, whose engine stops within one model
-   * run, and the chunks it computed meanwhile are dropped.
+   * page. An abort ends the answer here at once, with finishReason "abort" (and
+   * no usage: the worker alone knows it), and is sent to the worker, whose engine
+   * stops after the model run in progress (a chunk of a long prompt can take
+   * a second); what it sends meanwhile is dropped. The page's Stop and the
+   * router's moving on never wait for that run.
    * @param {import('./engine.js').StreamOptions} options
-   * @returns {AsyncGenerator<import('./engine.js').TokenChunk | import('./engine.js').FinalChunk>}
+   * @returns {AsyncGenerator<import('./engine.js').TokenChunk | import('./engine.js').FinalChunk | {text: '', finishReason: 'abort'}>}
    */
   async *stream({ signal, onPrefill, ...options }) {
     if (this._dead) throw this._dead;
@@ -161,6 +164,7 @@ export class WorkerEngine {
     const inbox = [];
     /** @type {EngineError | null} */
     let failed = null;
+    let stopped = false; // the signal fired, or the reader left
     let wake = () => {};
     const woken = () => new Promise((resolve) => (wake = () => resolve(undefined)));
     this._pending.set(id, {
@@ -173,14 +177,24 @@ export class WorkerEngine {
         wake();
       },
     });
-    const abort = () => this._worker.postMessage({ type: 'abort', id });
-    signal?.addEventListener('abort', abort, { once: true });
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      this._worker.postMessage({ type: 'abort', id });
+      wake();
+    };
+    signal?.addEventListener('abort', stop, { once: true });
     let ended = false;
     try {
       this._worker.postMessage({ type: 'stream', id, options });
-      if (signal?.aborted) abort();
+      if (signal?.aborted) stop();
       for (;;) {
-        while (inbox.length) {
+        if (stopped) {
+          ended = true;
+          yield { text: '', finishReason: 'abort' };
+          return;
+        }
+        while (inbox.length && !stopped) {
           const message = inbox.shift();
           if (message.type === 'prefill') onPrefill?.(message.progress);
           else if (message.type === 'chunk') yield message.chunk;
@@ -193,9 +207,9 @@ export class WorkerEngine {
         await woken();
       }
     } finally {
-      signal?.removeEventListener('abort', abort);
+      signal?.removeEventListener('abort', stop);
       this._pending.delete(id);
-      if (!ended && !failed) abort(); // the reader stopped early: the worker stops too
+      if (!ended && !failed) stop(); // the reader left early: the worker stops too
     }
   }
 
