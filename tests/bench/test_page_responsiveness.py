@@ -51,7 +51,9 @@ def answer(gaps: list[float], longtasks: list[float], keys: list[float], tok_s: 
     }
 
 
-def part(gaps: list[float], longtasks: list[float], stop_ms: float, tok_s: float, paste_gap: float) -> dict[str, Any]:
+def part(
+    gaps: list[float], longtasks: list[float], stop_ms: float, tok_s: float, paste_gap: float, boot: list[float] | None = None
+) -> dict[str, Any]:
     pastes = {name: {"frame_gap_max_ms": paste_gap, "tokens": 7000, "read_tokens": 500} for name in ("refused", "long", "short")}
     return {
         "stops": [{"stop_latency_ms": stop_ms}, {"stop_latency_ms": stop_ms + 20}],
@@ -59,14 +61,14 @@ def part(gaps: list[float], longtasks: list[float], stop_ms: float, tok_s: float
         "answers": [answer(gaps, longtasks, [10.0, 20.0], tok_s)],
         "pastes": pastes,
         "foreign_cpu_share": 0.05,
-        "info": {},
+        "info": {"readyMs": 3000.0, "bootLongtasksMs": boot or []},
     }
 
 
 def test_the_headline_is_the_workers_and_the_docs_say_which_targets_were_missed() -> None:
     modes = {
         "main_thread": pr.summarize([part([150.0] * 19 + [700.0], [700.0, 120.0], 60.0, 20.0, 1500.0)]),
-        "worker": pr.summarize([part([16.7] * 19 + [40.0], [], 50.0, 18.0, 16.7)]),
+        "worker": pr.summarize([part([16.7] * 19 + [40.0], [], 50.0, 18.0, 16.7, boot=[400.0, 90.0])]),
     }
     head = pr.headline(modes)
     assert head["longtask_max_ms"] == 0.0 and head["frame_gap_p95_ms"] == 17.9 and head["stop_latency_ms"] == 60.0
@@ -96,3 +98,5 @@ def test_the_headline_is_the_workers_and_the_docs_say_which_targets_were_missed(
     assert "**not met** (worker 10.0 % slower)" in text and "Targets missed: worker_decode_cost_pct." in text
     assert "| long-paste freeze: longest frame gap over the pastes (ms) | 1,500 | 17 | ≤ 100 | met |" in text
     assert "![" not in text  # no plot, no image link
+    assert modes["worker"]["boot_longtask_max_ms"] == 400.0 and modes["worker"]["boot_longtask_total_ms"] == 490.0
+    assert "| boot: long task max, load → ready (Pyodide on the page's thread) (ms) | 0 | 400 |" in text
