@@ -21,7 +21,8 @@ import { ENGINES } from '../deployments.js';
 
 /**
  * @typedef {{stage: 'model', file: string, loaded: number, total: number}
- *   | {stage: 'session', status: 'start'|'dequantize'|'ready', loaded?: number, total?: number, ms?: number}} LoadProgress
+ *   | {stage: 'session', status: 'start'|'dequantize'|'ready'|'warm', loaded?: number, total?: number, ms?: number}} LoadProgress
+ *   warm: the engine's first answer run and thrown away (warmUp; in its worker)
  * @typedef {{ep: import('../deployments.js').Engine, threads: number, loadMs: number, build_id: string, sessionMs: number,
  *   warnings: string[], contextLength?: number}} EngineInfo  warnings: what loaded but not as asked, one line each;
  *   contextLength: the model's context window in tokens (the page's router refuses a longer prompt before any work)
@@ -580,6 +581,20 @@ export class Engine {
     this.queue = new Promise((resolve) => (unlock = resolve));
     await previous;
     return unlock;
+  }
+
+  /**
+   * A two-token answer to a two-word question, thrown away. The first answer in a
+   * page pays once for what the engine's first runs set off: the browser compiling
+   * onnxruntime-web's hot code to its optimising tier, on background threads, and
+   * onnxruntime's first allocations. Paid while loading, it no longer slows the
+   * first question (nor, on a machine the edge server shares, the edge's answer
+   * when the first one fails over).
+   */
+  async warmUp() {
+    for await (const chunk of this.stream({ messages: [{ role: 'user', content: 'Hello there' }], maxTokens: 2, temperature: 0 })) {
+      if ('finishReason' in chunk) break;
+    }
   }
 
   /** Mark the engine lost when onnxruntime-web's GPU device goes (driver reset, tab in background on some systems). */

@@ -63,9 +63,14 @@ const handlers = {
     } catch (err) {
       throw toEngineError(err, 'import', { ep });
     }
-    engine = await loadEngine({ ...options, ort, onProgress: (event) => scope.postMessage({ type: 'progress', id, event }) }).catch((err) => {
+    const onProgress = (event) => scope.postMessage({ type: 'progress', id, event });
+    engine = await loadEngine({ ...options, ort, onProgress }).catch((err) => {
       throw toEngineError(err, 'session', { ep });
     });
+    // Off the page's thread, the first answer's one-time costs are paid now (Engine.warmUp).
+    const started = performance.now();
+    await engine.warmUp();
+    onProgress({ stage: 'session', status: 'warm', ms: performance.now() - started });
     scope.postMessage({ type: 'result', id, value: engine.info });
   },
 
