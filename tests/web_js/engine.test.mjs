@@ -18,6 +18,7 @@ import { PREFILL, StopMatcher, loadEngine, nextChunk } from '../../web/lib/engin
 import { dequantizeAll } from '../../web/lib/engine/weights.js';
 import { MODEL_DIR, PYTHON, ROOT, modelFile } from './model_files.mjs';
 import { serveStatic } from './static_server.mjs';
+import { abortAfter, collect as collectFrom } from './streams.mjs';
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
@@ -56,18 +57,8 @@ after(async () => {
   await server?.close();
 });
 
-/** Run a stream to its end: the pieces, and the final chunk. */
-async function collect(options) {
-  const pieces = [];
-  let final = null;
-  for await (const chunk of engine.stream(options)) {
-    assert.equal(final, null, 'nothing comes after the final chunk');
-    if ('finishReason' in chunk) final = chunk;
-    else pieces.push(chunk);
-  }
-  assert.ok(final, 'the stream ends with a final chunk');
-  return { pieces, text: pieces.map((p) => p.text).join(''), final };
-}
+/** Run a stream of the engine to its end (streams.mjs). */
+const collect = (options) => collectFrom(engine, options);
 
 test('the reference was made from the build and the weights the engine loads', () => {
   const manifest = JSON.parse(readFileSync(modelFile('manifest.json'), 'utf8'));
@@ -131,16 +122,7 @@ test('a stop sequence ends the answer and is never emitted, even split across to
 });
 
 test('an aborted signal ends the stream within one token, with finishReason "abort"', async () => {
-  const controller = new AbortController();
-  const pieces = [];
-  let final = null;
-  for await (const chunk of engine.stream({ messages: [{ role: 'user', content: 'Count from 1 to 100.' }], maxTokens: 200, signal: controller.signal })) {
-    if ('finishReason' in chunk) final = chunk;
-    else {
-      pieces.push(chunk);
-      if (pieces.length === 3) controller.abort();
-    }
-  }
+  const { pieces, final } = await abortAfter(engine, 3);
   assert.equal(final.finishReason, 'abort');
   assert.equal(pieces.length, 3);
   assert.equal(final.usage.completionTokens, 3);

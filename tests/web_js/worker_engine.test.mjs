@@ -13,6 +13,7 @@ import { loadEngine } from '../../web/lib/engine/engine.js';
 import { loadWorkerEngine } from '../../web/lib/engine/worker_engine.js';
 import { MODEL_DIR, modelFile } from './model_files.mjs';
 import { serveStatic } from './static_server.mjs';
+import { abortAfter, collect } from './streams.mjs';
 
 /** A node:worker_threads thread running worker.js, with the Web Worker API WorkerEngine uses. */
 class ThreadWorker {
@@ -67,17 +68,6 @@ after(async () => {
   await server?.close();
 });
 
-async function collect(engine, options) {
-  const pieces = [];
-  let final = null;
-  for await (const chunk of engine.stream(options)) {
-    assert.equal(final, null, 'nothing comes after the final chunk');
-    if ('finishReason' in chunk) final = chunk;
-    else pieces.push(chunk);
-  }
-  return { pieces, final };
-}
-
 test('loading in the worker reports its progress and gives the engine info', () => {
   assert.equal(remote.info.ep, 'wasm');
   assert.equal(remote.info.threads, 1);
@@ -119,16 +109,7 @@ test("a long prompt's reading progress comes back from the worker, and an abort 
 });
 
 test('an abort ends the answer at once and reaches the worker, which is free for the next one', async () => {
-  const controller = new AbortController();
-  const pieces = [];
-  let final = null;
-  for await (const chunk of remote.stream({ messages: [{ role: 'user', content: 'Count from 1 to 100.' }], maxTokens: 200, signal: controller.signal })) {
-    if ('finishReason' in chunk) final = chunk;
-    else {
-      pieces.push(chunk);
-      if (pieces.length === 3) controller.abort();
-    }
-  }
+  const { pieces, final } = await abortAfter(remote, 3);
   // Ended here at once: no piece after the abort, and no usage (the worker alone knows it).
   assert.deepEqual(final, { text: '', finishReason: 'abort' });
   assert.equal(pieces.length, 3);
