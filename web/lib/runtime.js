@@ -321,7 +321,7 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   const hooks = new Map();
   const lazies = [];
   for (const ep of chosen) {
-    let started = ep === taken?.ep ? taken.engine : null;
+    let preloaded = ep === taken?.ep ? taken.engine : null;
     const lazy = new LazyEngine(
       ep,
       (moved) => {
@@ -329,9 +329,9 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
           moved();
           if (onProgress) onProgress(ev);
         };
-        if (started) {
-          const engine = started; // the early load; a later attempt (after it failed) loads afresh
-          started = null;
+        if (preloaded) {
+          const engine = preloaded; // the early load; a later attempt (after it failed) loads afresh
+          preloaded = null;
           return engine;
         }
         if (worker) return inWorker(ep, wasmThreads, progress);
