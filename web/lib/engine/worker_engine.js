@@ -24,7 +24,8 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
  * @returns {Worker}
  */
 function spawn(url) {
-  if (url.origin === globalThis.location?.origin) return new Worker(url, { type: 'module', name: 'llm-engine' });
+  // Written out as bundlers recognise it (Vite, webpack): they then emit the worker and its imports too.
+  if (url.origin === globalThis.location?.origin) return new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'llm-engine' });
   const shim = URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};\n`], { type: 'text/javascript' }));
   try {
     return new Worker(shim, { type: 'module', name: 'llm-engine' });
