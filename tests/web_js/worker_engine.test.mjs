@@ -83,10 +83,14 @@ test('the worker gives the same greedy tokens, usage and count as the engine in 
   const options = { messages: QUESTION, maxTokens: 12, temperature: 0 };
   const here = await collect(local, options);
   const there = await collect(remote, options);
-  assert.deepEqual(
-    there.pieces.map((p) => [p.tokenId, p.text]),
-    here.pieces.map((p) => [p.tokenId, p.text]),
-  );
+  assert.equal(there.text, here.text);
+  // The worker may send pieces that come close together as one (worker.js, FLUSH_MS): each still
+  // ends where one of the engine's pieces ends, and carries that token's id.
+  const ends = new Map();
+  let text = '';
+  for (const p of here.pieces) ends.set((text += p.text), p.tokenId);
+  text = '';
+  for (const p of there.pieces) assert.equal(ends.get((text += p.text)), p.tokenId, text);
   assert.equal(there.final.finishReason, here.final.finishReason);
   assert.deepEqual(there.final.usage, here.final.usage);
   assert.equal(await remote.countTokens({ messages: QUESTION }), local.countTokens({ messages: QUESTION }));
@@ -115,7 +119,7 @@ test('an abort ends the answer at once and reaches the worker, which is free for
   assert.equal(pieces.length, 3);
   assert.deepEqual(remote._worker.sent.at(-1), { type: 'abort', id: remote._worker.sent.at(-2).id });
   const next = await collect(remote, { messages: QUESTION, maxTokens: 4, temperature: 0 });
-  assert.equal(next.pieces.length, 4);
+  assert.equal(next.final.usage.completionTokens, 4);
 });
 
 test('a reader that stops early stops the worker, which is free for the next answer', async () => {
