@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import _docs
+from bench import _docs, harness
 from e2e.browser import launch
 from llm_runner_router.edge.testing.servers import ProcessServer
 
@@ -129,14 +128,9 @@ def startup_runs(server: ProcessServer, playwright: Any, warm_runs: int) -> dict
     return out
 
 
-def median(xs: Sequence[float | None]) -> float | None:
-    vals = [x for x in xs if x is not None]
-    return round(float(statistics.median(vals)), 1) if vals else None
-
-
 def summarize(runs: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
     good = [r for r in runs if r["ok"]]
-    return {"runs": len(runs), "ok": len(good), **{k: median([r[k] for r in good]) for k in keys}}
+    return {"runs": len(runs), "ok": len(good), **{k: harness.median([r[k] for r in good]) for k in keys}}
 
 
 def targets(failover: dict[str, Any], startup: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -207,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs or (2 if args.quick else 5)
     warm_runs = 1 if args.quick else 3
     started = time.monotonic()
-    load = round(os.getloadavg()[0], 2)
+    load = harness.load_average()
     data = tempfile.mkdtemp(prefix="bench-failover-")
     with sync_playwright() as pw:
         with ProcessServer(["--host", "127.0.0.1"], env={"LLM_ROUTER_DATA_DIR": f"{data}/failover"}) as server:

@@ -20,8 +20,9 @@ import math
 import os
 import platform
 import resource
+import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +48,12 @@ def percentile(values: Sequence[float], q: float, method: Literal["linear", "nea
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median(values: Iterable[float | None]) -> float | None:
+    """The median of the values measured (None: not measured), rounded to 0.1; None when none was."""
+    measured = [v for v in values if v is not None]
+    return round(float(statistics.median(measured)), 1) if measured else None
 
 
 # --- CPU time (Linux /proc) ----------------------------------------------------------------

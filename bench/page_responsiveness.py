@@ -57,7 +57,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -216,11 +215,6 @@ def longtasks_in(tasks: Iterable[Sequence[float]], t0: float, t1: float) -> list
 
 def pct(values: Sequence[float], q: float) -> float | None:
     return round(harness.percentile(values, q), 1) if values else None
-
-
-def median(values: Iterable[float | None]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return round(float(statistics.median(vals)), 1) if vals else None
 
 
 def maximum(values: Iterable[float | None]) -> float | None:
@@ -497,8 +491,8 @@ def summarize(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         "answers": len(answers),
         "longtask_max_ms": maximum([max(a["longtasks_ms"], default=0.0) for a in answers]),
-        "longtask_total_ms_per_answer": median([sum(a["longtasks_ms"]) for a in answers]),
-        "longtasks_per_answer": median([len(a["longtasks_ms"]) for a in answers]),
+        "longtask_total_ms_per_answer": harness.median([sum(a["longtasks_ms"]) for a in answers]),
+        "longtasks_per_answer": harness.median([len(a["longtasks_ms"]) for a in answers]),
         "frame_gap_p50_ms": pct(gaps, 50),
         "frame_gap_p95_ms": pct(gaps, 95),
         "frame_gap_max_ms": maximum(gaps),
@@ -510,10 +504,10 @@ def summarize(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "input_to_presented_p95_ms": pct(shown, 95),
         "input_delay_p95_ms": pct([d for a in answers for d in a["input_delay_ms"]], 95),  # keydown → its handler
         "keys": len(keys),
-        "decode_tok_s": median([t for p in parts for t in p["decode_tok_s"]]),
-        "decode_tok_s_painting": median([a["decode_tok_s"] for a in answers]),
-        "ttft_ms": median([a["ttft_ms"] for a in answers]),
-        "stop_latency_ms": median(stop_ms),
+        "decode_tok_s": harness.median([t for p in parts for t in p["decode_tok_s"]]),
+        "decode_tok_s_painting": harness.median([a["decode_tok_s"] for a in answers]),
+        "ttft_ms": harness.median([a["ttft_ms"] for a in answers]),
+        "stop_latency_ms": harness.median(stop_ms),
         "stop_latency_max_ms": maximum(stop_ms),
         "stops": len(stops),
         "long_paste_freeze_ms": maximum([p["frame_gap_max_ms"] for p in pastes.values()]),
@@ -526,9 +520,9 @@ def summarize(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "stop_samples": stops,
         # Page load → ready (no target: the targets are for answers and pastes). What is
         # left on the page's thread while it boots: Pyodide, the wheels, the core's imports.
-        "boot_ready_ms": median([p["info"]["readyMs"] for p in parts]),
+        "boot_ready_ms": harness.median([p["info"]["readyMs"] for p in parts]),
         "boot_longtask_max_ms": maximum([max(p["info"]["bootLongtasksMs"], default=0.0) for p in parts]),
-        "boot_longtask_total_ms": median([sum(p["info"]["bootLongtasksMs"]) for p in parts]),
+        "boot_longtask_total_ms": harness.median([sum(p["info"]["bootLongtasksMs"]) for p in parts]),
     }
 
 
