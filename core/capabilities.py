@@ -33,6 +33,7 @@ from .errors import LLMError
 
 __all__ = [
     "ENGINES",
+    "MAX_WASM_THREADS",
     "DeviceCapabilities",
     "EnginePlan",
     "GpuAdapter",
@@ -49,7 +50,7 @@ _SPEC_WORKGROUP_STORAGE: Final = 16_384
 _SPEC_INVOCATIONS: Final = 256
 
 _WASM32_MAX_MB: Final = 4096  # a 32-bit WebAssembly memory cannot grow past 4 GiB
-_MAX_WASM_THREADS: Final = 4  # more threads than this do not speed up a small model
+MAX_WASM_THREADS: Final = 4  # more threads than this do not speed up a small model
 _MAX_INT: Final = 2**53  # the largest integer a JS number holds exactly
 _TEXT_LIMIT: Final = 512  # characters kept of any probe string
 _FEATURES_LIMIT: Final = 256  # GPU feature names kept
@@ -406,7 +407,7 @@ def _wasm_threads(caps: DeviceCapabilities) -> int:
     if not (caps.wasm_threads and caps.cross_origin_isolated):
         return 1
     known = [n for n in (caps.wasm_max_threads, caps.hardware_concurrency) if n > 0]
-    return max(1, min([*known, _MAX_WASM_THREADS]))
+    return max(1, min([*known, MAX_WASM_THREADS]))
 
 
 def plan_engines(

@@ -45,9 +45,12 @@ before(async () => {
   const manifest = JSON.parse(readFileSync(modelFile('manifest.json'), 'utf8'));
   const tampered = structuredClone(manifest);
   tampered.files['wasm/layout.json'].sha256 = '0'.repeat(64);
+  // The weights are checked while the session is being made (ModelFiles.get's `later`).
+  const badWeights = structuredClone(manifest);
+  badWeights.files[manifest.variants.wasm.packed].sha256 = '0'.repeat(64);
   server = await serveStatic(
-    { '/model/': MODEL_DIR, '/tampered/': MODEL_DIR },
-    { '/tampered/manifest.json': JSON.stringify(tampered) },
+    { '/model/': MODEL_DIR, '/tampered/': MODEL_DIR, '/bad-weights/': MODEL_DIR },
+    { '/tampered/manifest.json': JSON.stringify(tampered), '/bad-weights/manifest.json': JSON.stringify(badWeights) },
   );
   engine = await loadEngine({ ort, ep: 'wasm', modelBase: `${server.url}/model/`, threads: 1, onProgress: (e) => progress.push(e) });
 });
@@ -181,6 +184,14 @@ test('a file that fails its checksum fails the load with LLM_ONNX_004_E', async 
   await assert.rejects(loadEngine({ ort, ep: 'wasm', modelBase: `${server.url}/tampered/` }), (err) => {
     assert.equal(err.code, 'LLM_ONNX_004_E', err.message);
     assert.match(err.message, /wasm\/layout\.json failed its sha256 check/);
+    return true;
+  });
+});
+
+test('weights that fail their checksum, checked while the session is made, fail the load with LLM_ONNX_004_E', async () => {
+  await assert.rejects(loadEngine({ ort, ep: 'wasm', modelBase: `${server.url}/bad-weights/`, threads: 1 }), (err) => {
+    assert.equal(err.code, 'LLM_ONNX_004_E', err.message);
+    assert.match(err.message, /wasm\/weights\.q4 failed its sha256 check/);
     return true;
   });
 });

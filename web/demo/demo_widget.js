@@ -10,6 +10,7 @@
 //                              watch a long prompt go to the edge server when the edge's is larger
 //   offline=0 | offline=1      keep the page offline (service worker) or not, whatever the page's default
 //   worker=0                   run the engine on the page's thread, not in a Web Worker (bench/page_responsiveness.py's baseline)
+//   snapshot=0                 boot Python afresh, not from the memory snapshot an earlier load kept
 //
 // The demo is served at the bundle's root and the library at /lib/, so
 // '../lib/' names web/lib/ in the checkout and /lib/ in the bundle alike (a
@@ -32,6 +33,7 @@ export function mountChat(container, { heading = 'Chat', offline = false } = {})
   const faults = faultsFromQuery(q.get('fault'));
   if (faults) chat.runtimeOptions = { faults };
   if (q.get('worker') === '0') chat.runtimeOptions = { ...chat.runtimeOptions, worker: false };
+  if (q.get('snapshot') === '0') chat.runtimeOptions = { ...chat.runtimeOptions, pythonSnapshot: false };
   if (q.get('software_adapter') === '1') chat.runtimeOptions = { ...chat.runtimeOptions, allowSoftwareAdapter: true };
   const context = Number(q.get('context'));
   if (Number.isInteger(context) && context > 0) {

@@ -32,10 +32,10 @@ if (controlled) {
     if (s && !registered) showWorker(s);
   });
 } else {
-  $('sw').textContent = 'not yet: registered once the chat has loaded';
+  $('sw').textContent = 'not yet: registered once the chat has loaded and is idle';
 }
 chat.addEventListener('llm-ready', () => {
-  if (!registered && !controlled) $('sw').textContent = 'installing: keeping the page, runtime and model…';
+  if (!registered && !controlled) $('sw').textContent = 'soon: the page, runtime and model are kept once the chat is idle…';
 });
 
 async function showEdge() {

@@ -20,6 +20,9 @@ export const DEPLOYMENTS = Object.freeze({
 
 export const LOCAL_PREFIX = "local-";
 
+/** The most WASM threads the core's plan gives an engine (core/capabilities.py). */
+export const MAX_WASM_THREADS = 4;
+
 /**
  * The deployment of a local engine: localDeployment(ENGINES.WASM) === DEPLOYMENTS.LOCAL_WASM.
  * @param {string} engine

@@ -15,6 +15,7 @@
 // (init failed) when build.json, a wheel or llm_web does not.
 
 import { readBody } from './read_body.js';
+import { dropSnapshot, readSnapshot, saveSnapshot } from './python_snapshot.js';
 
 import { CODES } from './catalogue.js';
 
@@ -93,11 +94,13 @@ async function bootPyodide(indexURL, options) {
 
 /**
  * @param {{base?: string, onProgress?: (ev: object) => void, ep?: string, threads?: number,
- *          module?: string | null, pyodideOptions?: object}} [options]
+ *          module?: string | null, imports?: string[], snapshot?: boolean, pyodideOptions?: object}} [options]
  *   module: the Python module to import and return as `py` (default 'llm_runner_router.web'; null: none).
+ *   imports: more modules to import while booting (they are in the snapshot).
+ *   snapshot: restore Python from this build's memory snapshot, or make one (python_snapshot.js; default true).
  * @returns {Promise<{pyodide: object, py: object | null, build: object, ep?: string, threads?: number, timings: object}>}
  */
-export async function loadPython({ base = '/', onProgress, ep, threads, module = 'llm_runner_router.web', pyodideOptions = {} } = {}) {
+export async function loadPython({ base = '/', onProgress, ep, threads, module = 'llm_runner_router.web', imports = [], snapshot = true, pyodideOptions = {} } = {}) {
   const report = (ev) => {
     try {
       if (onProgress) onProgress(ev);
@@ -128,19 +131,36 @@ export async function loadPython({ base = '/', onProgress, ep, threads, module =
     throw new PythonLoadError(CODES.CORE_INIT_FAILED, `${buildURL} is not JSON: ${describe(e)}`, { url: buildURL, cause: e });
   }
 
-  let pyodide;
+  const options = { env: { HOME: '/home/pyodide' }, ...pyodideOptions };
+  const buildId = snapshot && typeof build.build_id === 'string' ? build.build_id : null;
+  const saved = buildId ? await readSnapshot(root, buildId) : null;
+  /** 'restored': from this build's snapshot; 'made': booted, and a snapshot is made below; 'off' */
+  let snapshotState = buildId ? 'made' : 'off';
+  let pyodide = null;
+  if (saved) {
+    try {
+      pyodide = await bootPyodide(indexURL, { ...options, _loadSnapshot: saved });
+      snapshotState = 'restored';
+    } catch (e) {
+      console.warn('the Python snapshot did not restore: it is dropped, and Python boots the usual way', e);
+      await dropSnapshot(root, buildId);
+    }
+  }
   try {
-    pyodide = await bootPyodide(indexURL, { env: { HOME: '/home/pyodide' }, ...pyodideOptions });
+    pyodide ??= await bootPyodide(indexURL, { ...options, ...(buildId ? { _makeSnapshot: true } : {}) });
   } catch (e) {
     throw new PythonLoadError(CODES.WASM_LOAD_FAILED, `Pyodide failed to load from ${indexURL}: ${describe(e)}`, { url: indexURL, cause: e });
   }
   const pyodideMs = performance.now() - started;
-  report({ stage: 'pyodide', loaded: 1, total: 1, message: `Pyodide ${pyodide.version} in ${Math.round(pyodideMs)} ms` });
+  const how = snapshotState === 'restored' ? 'restored from its snapshot' : 'booted';
+  report({ stage: 'pyodide', loaded: 1, total: 1, message: `Pyodide ${pyodide.version} ${how} in ${Math.round(pyodideMs)} ms` });
 
   const wheels = build.wheels || [];
   const total = wheels.reduce((sum, w) => sum + ((build.files && build.files[w] && build.files[w].bytes) || 0), 0);
   const site = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
   let loaded = 0;
+  // Restored or not, the wheels' files are installed: a snapshot holds Python's memory (the
+  // modules already imported), not the file system, and a later import reads the files.
   for (const wheel of wheels) {
     const url = `${root}${wheel}`;
     const bytes = await fetchBytes(url, CODES.CORE_INIT_FAILED, (n) => report({ stage: 'wheel', loaded: loaded + n, total, file: wheel }));
@@ -155,14 +175,31 @@ export async function loadPython({ base = '/', onProgress, ep, threads, module =
   pyodide.runPython('import importlib; importlib.invalidate_caches()');
 
   let py = null;
-  if (module) {
+  for (const name of [...imports, ...(module ? [module] : [])]) {
     try {
-      py = pyodide.pyimport(module);
+      const imported = pyodide.pyimport(name);
+      if (name === module) py = imported;
+      else imported.destroy();
     } catch (e) {
-      throw new PythonLoadError(CODES.CORE_INIT_FAILED, `import ${module} failed: ${describe(e)}`, { cause: e });
+      if (snapshotState === 'restored') {
+        console.warn(`import ${name} failed in Python restored from its snapshot: it is dropped, and Python boots afresh`, e);
+        await dropSnapshot(root, /** @type {string} */ (buildId));
+        return loadPython({ base, onProgress, ep, threads, module, imports, snapshot: false, pyodideOptions });
+      }
+      throw new PythonLoadError(CODES.CORE_INIT_FAILED, `import ${name} failed: ${describe(e)}`, { cause: e });
     }
   }
-  const timings = { pyodide_ms: pyodideMs, total_ms: performance.now() - started };
+  if (snapshotState === 'made') {
+    // Now, before Python holds any of the page's objects (a snapshot cannot hold them).
+    // Keeping it (~30 MB into Cache Storage) goes on in the background.
+    try {
+      saveSnapshot(root, /** @type {string} */ (buildId), pyodide.makeMemorySnapshot());
+    } catch (e) {
+      snapshotState = 'off';
+      console.warn('no Python snapshot could be made (the next load boots Python the usual way)', e);
+    }
+  }
+  const timings = { pyodide_ms: pyodideMs, total_ms: performance.now() - started, snapshot: snapshotState };
   report({ stage: 'ready', loaded: 1, total: 1, message: `Python ready in ${Math.round(timings.total_ms)} ms` });
   return { pyodide, py, build, ep, threads, timings };
 }

@@ -16,7 +16,7 @@
 // software WebGPU adapter (SwiftShader) is left out unless `allowSoftwareAdapter`.
 
 import { CODES } from './catalogue.js';
-import { DEPLOYMENTS, ENGINES, localDeployment } from './deployments.js';
+import { DEPLOYMENTS, ENGINES, MAX_WASM_THREADS, localDeployment } from './deployments.js';
 import { loadPython } from './loader.js';
 import { probeDevice } from './probe.js';
 import { loadEngine } from './engine/engine.js';
@@ -243,6 +243,25 @@ function lastEngine(root, engines, threads) {
   }
 }
 
+/**
+ * On a first visit (no engine remembered): WASM, when the plan will put it first — the page
+ * asks for it, or the device has no WebGPU adapter at all — with the plan's threads (the rule
+ * of core/capabilities.py _wasm_threads). Any other case waits for the plan: a wrong guess
+ * would fetch a model variant the plan then does not use.
+ * @param {any} device probeDevice's result
+ * @param {string[]} [engines] the engines the page forces, if any
+ * @param {number} [threads] the threads it forces, if any
+ * @returns {{ep: import('./deployments.js').Engine, threads: number} | null}
+ */
+export function firstVisitEngine(device, engines, threads) {
+  const first = engines?.length ? engines[0] : device?.webgpu?.available ? null : ENGINES.WASM;
+  if (first !== ENGINES.WASM || !device?.wasm?.available) return null;
+  if (threads) return { ep: ENGINES.WASM, threads };
+  if (!(device.wasm.threads && device.crossOriginIsolated)) return { ep: ENGINES.WASM, threads: 1 };
+  const known = [device.wasm.maxThreads, device.hardwareConcurrency].filter((n) => Number.isInteger(n) && n > 0);
+  return { ep: ENGINES.WASM, threads: Math.max(1, Math.min(...known, MAX_WASM_THREADS)) };
+}
+
 /** @param {string} root @param {{ep: string, threads: number}} last */
 function rememberEngine(root, last) {
   try {
@@ -276,14 +295,15 @@ function nextRequestId() {
  *   by default the plan leaves it out (CODES.WEBGPU_SOFTWARE_ADAPTER): it is far slower than WASM. For tests of that path.
  * @param {boolean} [options.worker] run each engine in its own Web Worker (the default), so that reading a prompt and
  *   writing an answer never hold the page's thread; false runs it on the page's thread (bench/page_responsiveness.py compares)
+ * @param {boolean} [options.pythonSnapshot] restore the page's Python from a memory snapshot kept by an earlier load
+ *   (the default; python_snapshot.js); false boots it afresh every time (bench/browser_failover.py compares)
  */
-export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = true, edgeUrl, persist = true, faults, allowSoftwareAdapter = false, worker = true } = {}) {
+export async function createRuntime({ base = '/', onProgress, engines, threads, settings, probe, prepack = true, edgeUrl, persist = true, faults, allowSoftwareAdapter = false, worker = true, pythonSnapshot = true } = {}) {
   const started = performance.now();
   const root = new URL(base.endsWith('/') ? base : `${base}/`, location.href).href;
   // Asked while Python boots: how long a prompt the edge server takes.
   const edgeClient = edgeUrl ? new EdgeClient(edgeUrl) : null;
   const edgeContext = edgeClient ? edgeClient.contextWindow() : null;
-  const device = probe || (await probeDevice());
   const vendor = `${root}vendor/ort/`;
   const ortFor = (eps) => `${vendor}${eps.includes(ENGINES.WEBGPU) ? 'ort.all.min.mjs' : 'ort.wasm.min.mjs'}`;
   /** @param {import('./deployments.js').Engine} ep @param {number} n @param {(ev: any) => void} [progress] */
@@ -292,13 +312,23 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   // The plan is the core's, in Python, which takes seconds to boot. The engine
   // this page started with last time is most likely the plan's first again (or
   // the page names its engine and threads): its worker starts loading it now,
-  // beside Python's boot; the plan then takes it, or it is released when the
-  // plan chose otherwise.
+  // before the device is even probed, beside Python's boot. On a first visit,
+  // the probe says whether WASM will come first (firstVisitEngine). The plan
+  // then takes the early engine, or releases it when it chose otherwise.
+  /** @param {{ep: import('./deployments.js').Engine, threads: number} | null} guess */
+  const startEarly = (guess) => {
+    if (!guess) return null;
+    const engine = inWorker(guess.ep, guess.threads, onProgress);
+    engine.catch(() => {}); // a failure is the plan's to report, if it takes this engine
+    return { ...guess, engine };
+  };
   const named = engines?.length && threads ? { ep: /** @type {import('./deployments.js').Engine} */ (engines[0]), threads } : null;
-  const guess = worker ? named || lastEngine(root, engines, threads) : null;
-  const early = guess ? { ...guess, engine: inWorker(guess.ep, guess.threads, onProgress) } : null;
-  early?.engine.catch(() => {}); // a failure is the plan's to report, if it takes this engine
-  const booted = await loadPython({ base: root, onProgress });
+  let early = worker ? startEarly(named || lastEngine(root, engines, threads)) : null;
+  const device = probe || (await probeDevice());
+  if (worker && !early) early = startEarly(firstVisitEngine(device, engines, threads));
+  // The modules the runtime uses, imported while booting: a Python snapshot holds them (python_snapshot.js).
+  const imports = ['llm_runner_router.web.page_router', 'llm_runner_router.web.bridge', 'llm_runner_router.web.js_store'];
+  const booted = await loadPython({ base: root, onProgress, imports, snapshot: pythonSnapshot });
   const { pyodide, py } = booted;
   const routerModule = pyodide.pyimport('llm_runner_router.web.page_router');
   const planOptions = { allow_software_adapter: Boolean(allowSoftwareAdapter) };
@@ -380,7 +410,7 @@ export async function createRuntime({ base = '/', onProgress, engines, threads, 
   const edge = edgeUrl ? String(edgeUrl) : null;
   routerModule.destroy();
   if (onProgress) onProgress({ stage: 'ready', loaded: 1, total: 1, message: first ? `ready on ${first}` : edgeUrl ? 'no local engine: answers come from the edge server' : 'no local engine' });
-  // earlyEngine: the first engine was loading beside Python's boot (lastEngine).
+  // earlyEngine: the first engine was loading beside Python's boot (remembered, named or firstVisitEngine).
   const timings = { ...booted.timings, earlyEngine: Boolean(taken) && first === taken?.ep, readyMs: performance.now() - started };
   return new PageRuntime({ pyodide, py, router, device, plan, table, errors, first, booted: { ...booted, timings }, idb, storeError, edge, hooks, lazies });
 }

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
-from llm_runner_router.core.capabilities import ENGINES
+from llm_runner_router.core.capabilities import ENGINES, MAX_WASM_THREADS
 
 __all__ = ["CACHE", "EDGE", "ENGINES", "LOCAL_PREFIX", "engine_of", "local", "render_javascript"]
 
@@ -62,6 +62,9 @@ def render_javascript() -> str:
         "});",
         "",
         f"export const LOCAL_PREFIX = {json.dumps(LOCAL_PREFIX)};",
+        "",
+        "/** The most WASM threads the core's plan gives an engine (core/capabilities.py). */",
+        f"export const MAX_WASM_THREADS = {MAX_WASM_THREADS};",
         "",
         "/**",
         " * The deployment of a local engine: localDeployment(ENGINES.WASM) === DEPLOYMENTS.LOCAL_WASM.",
