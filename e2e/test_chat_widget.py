@@ -156,6 +156,10 @@ def _bundle_copy(dest: Path) -> Path:
     return dest
 
 
+# The service worker's caches (sw.js); the page keeps its Python snapshot in its own (python_snapshot.js).
+SW_CACHES = "caches.keys().then((names) => names.filter((n) => n.startsWith('llm-router-')))"
+
+
 def _rebuild(bundle: Path) -> None:
     """What a new build does to the service worker: new bytes (its version line)."""
     sw = bundle / "sw.js"
@@ -178,12 +182,12 @@ def test_offline_reload_answers_from_the_service_worker_cache(new_page: NewPage,
         assert first["complete"] is True and first["deployment"] == "local-wasm", first
 
         # A new build: the reload installs the new worker, which replaces the old cache.
-        old = page.evaluate("caches.keys()")
+        old = page.evaluate(SW_CACHES)
         _rebuild(bundle)
         page.reload()
         page.wait_for_function("window.__ready === true", timeout=LOAD_TIMEOUT_MS)
         page.wait_for_function("window.__offline && window.__offline.version.startsWith('next-')", timeout=LOAD_TIMEOUT_MS)
-        new = page.evaluate("caches.keys()")
+        new = page.evaluate(SW_CACHES)
         assert len(old) == 1 and len(new) == 1 and new[0] != old[0] and "next-" in new[0], (old, new)
     # The edge server is gone: the page comes back from the cache and answers on this device.
     with pytest.raises(httpx.ConnectError):
@@ -194,6 +198,7 @@ def test_offline_reload_answers_from_the_service_worker_cache(new_page: NewPage,
     page.wait_for_function("document.getElementById('sw').dataset.state === 'active'", timeout=15_000)
     assert "kept offline" in page.locator("#sw").inner_text()
     page.wait_for_function("window.__ready === true", timeout=LOAD_TIMEOUT_MS)
+    assert page.evaluate("window.__chat.runtime.timings.snapshot") == "restored"  # Python too, offline
     done = ask(page, "What is the capital of France?")
     assert done["complete"] is True and done["deployment"] == "local-wasm", done
     assert last_answer(page) == "".join(d["text"] for d in events(page, "llm-delta"))

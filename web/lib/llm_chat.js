@@ -122,6 +122,7 @@ export class LlmChat extends HTMLElement {
     this.runtime = null;
     this._controller = null;
     this._answeredAt = -Infinity; // performance.now() when the last answer ended
+    this._scrolling = false; // a scroll to the newest message waits for the next frame
     this._booted = false;
     this.ready = new Promise((resolve, reject) => {
       this._resolveReady = resolve;
@@ -296,9 +297,13 @@ export class LlmChat extends HTMLElement {
             }
             this._emit('llm-prefill', ev);
           } else if (ev.type === 'delta') {
-            if (!answer) delete bubble.dataset.prefill;
+            if (!answer) {
+              delete bubble.dataset.prefill;
+              bubble.textContent = '';
+            }
             answer += ev.text;
-            bubble.textContent = answer;
+            // A text node per piece: the browser lays out what is new, not the whole answer again.
+            bubble.append(ev.text);
             this._badge(ev.deployment, 'answering');
             this._scroll();
             this._emit('llm-delta', ev);
@@ -408,15 +413,23 @@ export class LlmChat extends HTMLElement {
 
   _badge(deployment, why) {
     const { badge } = this._ui;
+    // Called for every piece of an answer: restyle only when something changed.
+    if (badge.dataset.deployment === (deployment || '') && badge.title === (why || '') && badge.dataset.kind) return;
     badge.textContent = deployment ? engineLabel(deployment) : why;
     badge.dataset.kind = !deployment ? 'none' : isLocal(deployment) ? 'local' : 'remote';
     badge.dataset.deployment = deployment || '';
     badge.title = why || '';
   }
 
+  /** Keep the newest message in view: once a frame, however many pieces came (reading scrollHeight lays the page out). */
   _scroll() {
-    const { log } = this._ui;
-    log.scrollTop = log.scrollHeight;
+    if (this._scrolling) return;
+    this._scrolling = true;
+    requestAnimationFrame(() => {
+      this._scrolling = false;
+      const { log } = this._ui;
+      log.scrollTop = log.scrollHeight;
+    });
   }
 }
 
