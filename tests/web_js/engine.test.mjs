@@ -15,6 +15,7 @@ import * as ort from 'onnxruntime-web';
 
 import { formatPrompt } from '../../web/lib/engine/chat_format.js';
 import { PREFILL, StopMatcher, loadEngine, nextChunk } from '../../web/lib/engine/engine.js';
+import { identityModel } from '../../web/lib/engine/ort_start.js';
 import { dequantizeAll } from '../../web/lib/engine/weights.js';
 import { MODEL_DIR, PYTHON, ROOT, modelFile } from './model_files.mjs';
 import { serveStatic } from './static_server.mjs';
@@ -194,6 +195,17 @@ test('weights that fail their checksum, checked while the session is made, fail 
     assert.match(err.message, /wasm\/weights\.q4 failed its sha256 check/);
     return true;
   });
+});
+
+test('the model that starts the runtime early is one onnxruntime-web runs: y = x', async () => {
+  const session = await ort.InferenceSession.create(identityModel(), { executionProviders: ['wasm'] });
+  try {
+    assert.deepEqual([session.inputNames, session.outputNames], [['x'], ['y']]);
+    const { y } = await session.run({ x: new ort.Tensor('float32', new Float32Array([2.5]), [1]) });
+    assert.deepEqual([...y.data], [2.5]);
+  } finally {
+    await session.release();
+  }
 });
 
 test('a missing model fails the load with a download error', async () => {

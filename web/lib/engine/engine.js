@@ -18,6 +18,7 @@ import { loadTokenizer } from './tokenizer.js';
 import { DequantizingView, dequantizeAll, freeNow } from './weights.js';
 import { readBody } from '../read_body.js';
 import { ENGINES } from '../deployments.js';
+import { startRuntime } from './ort_start.js';
 
 /**
  * @typedef {{stage: 'model', file: string, loaded: number, total: number}
@@ -109,6 +110,8 @@ export async function loadEngine({
   const base = new URL(String(modelBase).replace(/\/?$/, '/'), globalThis.location?.href);
   const warnings = [];
   const files = new ModelFiles(base, fetchImpl, onProgress, warnings);
+  if (threads != null) ort.env.wasm.numThreads = threads;
+  const runtime = startRuntime(ort); // beside the downloads (ort_start.js)
 
   let manifest, variant, tokenizer, graph, externalData;
   try {
@@ -129,7 +132,7 @@ export async function loadEngine({
     throw err instanceof EngineError ? err : new EngineError(CODES.ONNX_INVALID_MODEL, `the model's files are unusable: ${err.message}`, { cause: err });
   }
 
-  if (threads != null) ort.env.wasm.numThreads = threads;
+  await runtime;
   onProgress({ stage: 'session', status: 'start' });
   const sessionStarted = performance.now();
   let session;
