@@ -110,7 +110,7 @@ const TEMPLATE = `
 </div>`;
 
 // Keeping the page offline fetches the whole bundle again, into the service worker's cache. On a
-// first visit that took the CPU from the first answer (its first token 0.3 s later on 2 cores): it
+// first visit that took the CPU from the first answer (its first token 0.3 s later on 2 cores, a one-off probe): it
 // starts once the chat has been idle this long, with no answer in progress.
 const OFFLINE_AFTER_IDLE_MS = 1000;
 

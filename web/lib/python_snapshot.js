@@ -1,8 +1,8 @@
 // @ts-check
 // A memory snapshot of the page's Python, booted with the core imported, kept
 // in Cache Storage per bundle and build. Booting Pyodide and importing the core
-// takes ~1.8 s on 2 cores; restoring the snapshot ~0.35 s (bench/browser_failover.py,
-// warm start). The first visit makes it, right after the imports (loader.js).
+// took ~1.8 s on 2 cores, restoring the snapshot ~0.35 s (a one-off probe; the warm start
+// it shortens is bench/browser_failover.py's). The first visit makes it, right after the imports (loader.js).
 //
 // Pyodide's snapshots are its private API (`_makeSnapshot`, `_loadSnapshot`,
 // `makeMemorySnapshot`), tied to the exact Pyodide build: the key holds the

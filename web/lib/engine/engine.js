@@ -232,8 +232,8 @@ class ModelFiles {
   /**
    * @param {string} file path relative to the model directory
    * @param {{verify?: boolean, later?: boolean}} [options] later: the bytes come back at once and
-   *   their check runs meanwhile; `verified()` waits for it (the weights: hashing ~100 MB took 0.15 s,
-   *   which the session's creation hides)
+   *   their check runs meanwhile; `verified()` waits for it (the weights: hashing ~100 MB took 0.15 s in a
+   *   one-off probe, which the session's creation hides)
    * @returns {Promise<Uint8Array>}
    */
   async get(file, { verify = true, later = false } = {}) {
@@ -612,9 +612,9 @@ export class Engine {
    * onnxruntime-web's hot code to its optimising tier, on background threads, and
    * onnxruntime's first allocations. Paid while loading, it no longer slows the
    * first question (nor, on a machine the edge server shares, the edge's answer
-   * when the first one fails over). The shortest run does that: a two-token
-   * answer to a chat took 0.33 s here, this 0.1 s, and the first question's first
-   * token came 0.03 s later after it (0.2 s, 0.3 s with no warm-up).
+   * when the first one fails over). The shortest run does that (a one-off probe here:
+   * a two-token answer to a chat took 0.33 s, this 0.1 s, and the first question's
+   * first token came 0.03 s later after it: 0.2 s, 0.3 s with no warm-up).
    */
   async warmUp() {
     for await (const chunk of this.stream({ messages: [{ role: 'user', content: 'Hi' }], kind: 'text', maxTokens: 1, temperature: 0 })) {

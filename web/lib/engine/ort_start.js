@@ -4,7 +4,7 @@
 //
 // onnxruntime-web starts the runtime inside the first InferenceSession.create,
 // and has no call that does only that. The engine's session was therefore
-// created ~0.3 s later than its files were in (0.7 s on a loaded machine):
+// created ~0.3 s later than its files were in (one-off probes; 0.7 s on a loaded machine):
 // here a one-node model (y = Identity(x)) makes the first session, beside the
 // downloads, and the real one finds the runtime ready (engine.js, loadEngine).
 
