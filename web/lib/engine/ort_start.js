@@ -8,6 +8,8 @@
 // here a one-node model (y = Identity(x)) makes the first session, beside the
 // downloads, and the real one finds the runtime ready (engine.js, loadEngine).
 
+import { ENGINES } from '../deployments.js';
+
 const encoder = new TextEncoder();
 
 /** A protobuf length-delimited field. @param {number} field @param {number[]} bytes */
@@ -47,7 +49,7 @@ export function identityModel() {
  */
 export async function startRuntime(ort) {
   try {
-    const session = await ort.InferenceSession.create(identityModel(), { executionProviders: ['wasm'] });
+    const session = await ort.InferenceSession.create(identityModel(), { executionProviders: [ENGINES.WASM] });
     await session.release();
   } catch {
     // the engine's own session reports it
