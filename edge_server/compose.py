@@ -76,10 +76,12 @@ def _build_backends(settings: Settings) -> dict[str, Any]:
             from .llamacpp import LlamaCppBackend  # llama-cpp-python is heavy: imported only when used
 
             # Checked when the settings were loaded (EdgeSettings.provider_options): model_path a
-            # non-empty string, n_ctx an int in [16, 1048576], n_threads an int in [1, 1024] or None.
+            # non-empty string, n_ctx an int in [16, 1048576], n_threads an int in [1, 1024] or None, slots in [1, 64].
             opts = provider.options
             path = opts.get("model_path") or str(models_dir() / MODEL_FILE)
-            backends[name] = LlamaCppBackend(path, n_ctx=opts.get("n_ctx", DEFAULT_N_CTX), n_threads=opts.get("n_threads"))
+            backends[name] = LlamaCppBackend(
+                path, n_ctx=opts.get("n_ctx", DEFAULT_N_CTX), n_threads=opts.get("n_threads"), slots=opts.get("slots", 1)
+            )
         elif provider.kind == "openai":
             from .upstream import UpstreamBackend
 

@@ -40,7 +40,10 @@ from llm_runner_router.core.classify import classify
 from llm_runner_router.core.errors import LLMError
 from llm_runner_router.core.types import HEARTBEAT, BackendChunk, BackendRequest, Message, Usage
 
+from .batching import BatchDecoder, Sampling
+from .batching import Sequence as BatchSequence
 from .gguf import GGUFInfo, check_gguf
+from .token_text import TokenText
 
 __all__ = ["LlamaCppBackend"]
 
@@ -123,9 +126,14 @@ class _Watch:
 class LlamaCppBackend:
     """Streams answers from a GGUF model with llama.cpp. See the module docstring for the threading."""
 
-    def __init__(self, model_path: str | os.PathLike[str], *, n_ctx: int = 2048, n_threads: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, model_path: str | os.PathLike[str], *, n_ctx: int = 2048, n_threads: int | None = None, seed: int = 0, slots: int = 1
+    ) -> None:
         self.model_path = Path(model_path)
         self._n_ctx = n_ctx
+        # slots > 1: answers decode together in one batch (batching.py, issue 15; not yet the default).
+        self._slots = slots
+        self._decoder: BatchDecoder | None = None
         # llama-cpp-python's default is half the CPUs (it assumes hyper-threads); on a
         # 2-vCPU VM that leaves one idle and decodes at about half speed.
         self._n_threads = n_threads or len(os.sched_getaffinity(0)) or 1
@@ -182,6 +190,10 @@ class LlamaCppBackend:
         info = await asyncio.to_thread(check_gguf, self.model_path)
         llm, formatter = await asyncio.to_thread(self._construct, info)
         self._controls = _control_tokens(llm)
+        if self._slots > 1:
+            self._decoder = await asyncio.to_thread(
+                BatchDecoder, llm._model.model, slots=self._slots, n_ctx_per_slot=self._n_ctx, n_threads=self._n_threads
+            )
         self._info, self._formatter, self._llm = info, formatter, llm
 
     def _construct(self, info: GGUFInfo) -> tuple[Any, Any]:
@@ -220,6 +232,9 @@ class LlamaCppBackend:
         return llm, formatter
 
     def _unload(self) -> None:
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            decoder.close()  # its answers end; it frees its context before the model goes
         with self._lock:
             llm, self._llm = self._llm, None
         if llm is not None:
@@ -331,6 +346,10 @@ class LlamaCppBackend:
     async def stream(self, request: BackendRequest) -> AsyncIterator[BackendChunk]:
         if self._llm is None:
             raise cat.MODEL_NOT_LOADED.error(model=self.model_name, path=str(self.model_path))
+        if self._decoder is not None:
+            async for chunk in self._stream_batched(self._decoder, request):
+                yield chunk
+            return
         loop = asyncio.get_running_loop()
         turn = self._turn_lock()
         # The model serves one request at a time; the others wait here for it, and the router's
@@ -425,6 +444,71 @@ class LlamaCppBackend:
             emit(_coded(exc))
         finally:
             emit(_END)
+
+    async def _stream_batched(self, decoder: BatchDecoder, request: BackendRequest) -> AsyncIterator[BackendChunk]:
+        """One answer through the batched decoder: it joins the running batch at the next step.
+        While every slot is busy it waits in the decoder's queue, sending HEARTBEATs (as stream does)."""
+        llm = self._llm
+        if llm is None:
+            raise cat.MODEL_NOT_LOADED.error(model=self.model_name, path=str(self.model_path))
+        endpoint = "completions" if request.kind == "text" else request.endpoint
+        tokens, n_before_prefix, template_stops = self._prompt(llm, request.messages, request.prefix, endpoint)
+        if len(tokens) >= decoder.n_ctx_per_slot:
+            raise cat.RUNTIME_CONTEXT_LENGTH.error(requested_tokens=len(tokens), context_window=decoder.n_ctx_per_slot)
+        kw = _sampling(request.params, template_stops)
+        sampling = Sampling(
+            temperature=kw["temperature"],
+            top_p=kw["top_p"],
+            seed=self._seed if kw["seed"] is None else kw["seed"],
+            max_tokens=kw["max_tokens"],
+            presence_penalty=kw["presence_penalty"],
+            frequency_penalty=kw["frequency_penalty"],
+        )
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        text = TokenText(lambda token: llm.detokenize([token], special=False), kw["stop"])
+        sampled = 0
+        stopped_by_text = False
+
+        def emit(item: Any) -> None:
+            with suppress(RuntimeError):  # the loop is closed: nobody is listening any more
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def on_token(token: int) -> bool:
+            nonlocal sampled, stopped_by_text
+            sampled += 1
+            self._progress = time.monotonic()
+            piece, stopped_by_text = text.push(token)
+            if piece:
+                emit(BackendChunk(piece))
+            return not stopped_by_text
+
+        def on_end(reason: str | BaseException) -> None:
+            if isinstance(reason, BaseException):
+                emit(_coded(reason))
+            elif reason != "cancelled":
+                # A stop string's token is not part of the answer; an end-of-generation token is not counted.
+                rest = "" if stopped_by_text else text.flush()
+                emit(BackendChunk(rest, reason, Usage(len(tokens), sampled)))
+            emit(_END)
+
+        job = BatchSequence(tokens, sampling, on_token, on_end, n_batched=n_before_prefix)
+        decoder.submit(job)
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), QUEUED_HEARTBEAT_S)
+                except TimeoutError:
+                    if sampled == 0:
+                        yield HEARTBEAT  # waiting for a slot or for its first token: alive
+                    continue
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            job.cancel()  # consumer done, failed or gone: the slot frees at the next step
 
     # --- upkeep --------------------------------------------------------------------------
 

@@ -62,11 +62,13 @@ class EdgeSettings(Settings):
     provider_options: ClassVar[Mapping[str, Mapping[str, Option]]] = {
         **Settings.provider_options,
         # LlamaCppBackend's arguments (compose._build_backends). model_path: the embedded model
-        # when absent; n_ctx: 2048 when absent; n_threads: every CPU when absent or none.
+        # when absent; n_ctx: 2048 when absent; n_threads: every CPU when absent or none; slots: answers
+        # decoded together (1 when absent: one at a time; see edge_server/batching.py).
         "llamacpp": {
             "model_path": (str, NAME),
             "n_ctx": (int, count(ge=16, le=1_048_576)),
             "n_threads": (int | None, count(le=1_024)),
+            "slots": (int, count(ge=1, le=64)),
         },
         # Read by UpstreamBackend (see edge_server/upstream.py's docstring).
         "openai": {
