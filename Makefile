@@ -35,7 +35,7 @@ LLAMA_BUILD_ID := $(subst ==,-,$(LLAMA_PIN))-$(shell printf '%s' '$(LLAMA_CMAKE_
 LLAMA_WHEELS := $(HOME)/.cache/llm-runner-router/wheels/$(LLAMA_BUILD_ID)
 LLAMA_STAMP := $(VENV)/.stamp-$(LLAMA_BUILD_ID)
 
-.PHONY: help run test setup venv llama-cpp model node-deps web npm-pack lint typecheck error-docs pytest pyodide-wheels pyodide-test e2e browser-model chromium js-test reliability wrk
+.PHONY: help run test setup venv llama-cpp llama-server model node-deps web npm-pack lint typecheck error-docs pytest pyodide-wheels pyodide-test e2e browser-model chromium js-test reliability wrk
 
 help:
 	@echo "make run    set up, build the web bundle, then serve it on http://127.0.0.1:8000/ and the OpenAI-compatible API at /v1"
@@ -127,6 +127,29 @@ chromium:
 # Debian's wrk for the load part of the reliability suite.
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+
+# llama.cpp's own server, the peer of bench/edge_concurrency.py (issue 15; not part of make test):
+# built from the llama.cpp that llama-cpp-python's sdist vendors (the same pinned source as
+# the wheel), with the same CPU flags, no web UI (its assets come from the network) and no
+# curl/OpenSSL. ≈7 min on 2 cores the first time; kept in $(LLAMA_SERVER_DIR).
+LLAMA_SERVER_DIR := $(HOME)/.cache/llm-runner-router/llama-server/$(LLAMA_BUILD_ID)
+llama-server: | $(BIN)/python
+	@command -v cmake >/dev/null || { apt-get update -qq && apt-get install -y -qq cmake; }
+	@if ! test -x $(LLAMA_SERVER_DIR)/bin/llama-server; then \
+		echo "building llama-server (≈7 min the first time; kept in $(LLAMA_SERVER_DIR))"; \
+		rm -rf $(LLAMA_SERVER_DIR).tmp && mkdir -p $(LLAMA_SERVER_DIR).tmp && \
+		$(BIN)/python -m pip download --disable-pip-version-check --quiet --no-binary :all: --no-deps \
+			-d $(LLAMA_SERVER_DIR).tmp '$(LLAMA_PIN)' && \
+		tar xzf $(LLAMA_SERVER_DIR).tmp/*.tar.gz -C $(LLAMA_SERVER_DIR).tmp && \
+		cmake -S $$(ls -d $(LLAMA_SERVER_DIR).tmp/llama_cpp_python-*/vendor/llama.cpp) -B $(LLAMA_SERVER_DIR).tmp/build \
+			-DCMAKE_BUILD_TYPE=Release $(LLAMA_CMAKE_ARGS) -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+			-DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+			-DLLAMA_BUILD_SERVER=ON >/dev/null && \
+		cmake --build $(LLAMA_SERVER_DIR).tmp/build --target llama-server -j$$(nproc) >/dev/null && \
+		mkdir -p $(LLAMA_SERVER_DIR) && cp -a $(LLAMA_SERVER_DIR).tmp/build/bin $(LLAMA_SERVER_DIR)/ && \
+		rm -rf $(LLAMA_SERVER_DIR).tmp; \
+	fi
+	@echo "$(LLAMA_SERVER_DIR)/bin/llama-server"
 
 # ---- test stages ------------------------------------------------------------
 

@@ -33,6 +33,9 @@ def status_payload(state: EdgeState) -> dict[str, Any]:
         info: dict[str, Any] = {"kind": type(backend).__name__}
         if hasattr(backend, "loaded"):
             info["loaded"] = bool(backend.loaded)
+        batch = backend.batch_status() if hasattr(backend, "batch_status") else None
+        if batch is not None:
+            info["batch"] = batch
         backends[name] = info
     return {
         "status": "ok",

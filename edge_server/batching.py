@@ -132,7 +132,12 @@ class BatchDecoder:
 
     @property
     def waiting(self) -> int:
+        """Sequences submitted that wait for a slot."""
         return len(self._queue)
+
+    @property
+    def slots(self) -> int:
+        return len(self._slots)
 
     def close(self) -> None:
         """Cancel everything, stop the thread, free the context."""

@@ -155,6 +155,13 @@ class LlamaCppBackend:
     def loaded(self) -> bool:
         return self._llm is not None
 
+    def batch_status(self) -> dict[str, int] | None:
+        """Slots generating, answers waiting for one, slots in all, and the last step's tokens; None when not batching."""
+        decoder = self._decoder
+        if decoder is None:
+            return None
+        return {"active": decoder.active, "waiting": decoder.waiting, "slots": decoder.slots, "batch_tokens": decoder.last_batch_tokens}
+
     @property
     def context_window(self) -> int:
         llm = self._llm

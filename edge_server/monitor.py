@@ -66,6 +66,10 @@ class Monitor:
         self._backend_up = registry.gauge("llm_backend_up", "1 when the backend's last health check passed", ("backend",))
         self._queue = registry.gauge("llm_queue_depth", "Requests running and waiting", ("state",))
         self._memory = registry.gauge("llm_memory_fraction", "Resident memory as a fraction of the machine's")
+        self._slots = registry.gauge(
+            "llm_batch_slots", "A batching local model: slots generating, answers waiting, slots", ("backend", "state")
+        )
+        self._batch = registry.gauge("llm_batch_tokens", "Tokens in a batching local model's last decode step", ("backend",))
         self._task: asyncio.Task[None] | None = None
         state.router.add_filter(self._skip_local_when_degraded)
 
@@ -219,6 +223,12 @@ class Monitor:
     def update_gauges(self) -> None:
         self._queue.labels("active").set(self.state.admission.active)
         self._queue.labels("waiting").set(self.state.admission.waiting)
+        for name, backend in self.state.backends.items():
+            batch = backend.batch_status() if hasattr(backend, "batch_status") else None
+            if batch is not None:
+                for state in ("active", "waiting", "slots"):
+                    self._slots.labels(name, state).set(batch[state])
+                self._batch.labels(name).set(batch["batch_tokens"])
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -10,13 +10,17 @@ its slot for the next request.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from llm_runner_router.core.types import HEARTBEAT, BackendChunk
+from llm_runner_router.edge.compose import default_settings
 from llm_runner_router.edge.llamacpp import LlamaCppBackend
+from llm_runner_router.edge.testing.servers import ProcessServer
 from tests.edge_server.test_llamacpp import QUESTION, STORY, collect, request
 
 QUESTIONS = [QUESTION, "Name three colours.", "What is 12 times 7?", "Write one sentence about the sea."]
@@ -92,3 +96,19 @@ def test_a_consumer_that_leaves_frees_its_slot(model_path: Path) -> None:
         assert asyncio.run(run())
     finally:
         asyncio.run(backend.unload())
+
+
+def test_the_server_shows_its_slots_in_status_and_metrics(tmp_path: Path) -> None:
+    config = default_settings()
+    config["providers"]["local"]["options"]["slots"] = 2
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with ProcessServer(["--host", "127.0.0.1", "--config", str(path)], {"LLM_ROUTER_DATA_DIR": str(tmp_path)}) as server:
+        body = {"model": "default", "messages": [{"role": "user", "content": QUESTION}], "max_tokens": 8, "temperature": 0}
+        answer = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120).json()
+        assert answer["choices"][0]["message"]["content"] and answer["usage"]["completion_tokens"] > 0
+        batch = httpx.get(f"{server.url}/api/status", timeout=10).json()["backends"]["local"]["batch"]
+        assert batch["slots"] == 2 and batch["active"] == 0 and batch["waiting"] == 0 and batch["batch_tokens"] >= 1
+        metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+        assert 'llm_batch_slots{backend="local",state="slots"} 2' in metrics
+        assert 'llm_batch_slots{backend="local",state="active"} 0' in metrics and 'llm_batch_tokens{backend="local"}' in metrics
