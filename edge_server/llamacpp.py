@@ -404,12 +404,7 @@ class LlamaCppBackend:
         try:
             if waited:
                 yield HEARTBEAT  # the wait for the first token starts now
-            while True:
-                item = await queue.get()
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
+            async for item in _items(queue):
                 yield item
         finally:
             cancelled.set()  # consumer done, failed or cancelled: the worker stops at its next token
@@ -502,17 +497,8 @@ class LlamaCppBackend:
         job = BatchSequence(tokens, sampling, on_token, on_end, n_batched=n_before_prefix)
         decoder.submit(job)
         try:
-            while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), QUEUED_HEARTBEAT_S)
-                except TimeoutError:
-                    if sampled == 0:
-                        yield HEARTBEAT  # waiting for a slot or for its first token: alive
-                    continue
-                if item is _END:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
+            # Waiting for a slot or for its first token: alive, say the heartbeats.
+            async for item in _items(queue, heartbeat=lambda: sampled == 0):
                 yield item
         finally:
             job.cancel()  # consumer done, failed or gone: the slot frees at the next step
@@ -567,6 +553,26 @@ class LlamaCppBackend:
                 _clear(self._llm)
         finally:
             self._lock.release()
+
+
+async def _items(queue: asyncio.Queue[Any], heartbeat: Callable[[], bool] | None = None) -> AsyncIterator[Any]:
+    """What a generation put on its queue, up to its _END; an exception it put is raised here. With
+    ``heartbeat``: a HEARTBEAT after every QUEUED_HEARTBEAT_S of silence while ``heartbeat()`` says so."""
+    while True:
+        if heartbeat is None:
+            item = await queue.get()
+        else:
+            try:
+                item = await asyncio.wait_for(queue.get(), QUEUED_HEARTBEAT_S)
+            except TimeoutError:
+                if heartbeat():
+                    yield HEARTBEAT
+                continue
+        if item is _END:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def _control_tokens(llm: Any) -> tuple[dict[str, int], re.Pattern[str] | None]:
