@@ -131,11 +131,11 @@ wrk:
 # llama.cpp's own server, the peer of bench/edge_concurrency.py (issue 15; not part of make test):
 # built from the llama.cpp that llama-cpp-python's sdist vendors (the same pinned source as
 # the wheel), with the same CPU flags, no web UI (its assets come from the network) and no
-# curl/OpenSSL. ≈7 min on 2 cores the first time; kept in $(LLAMA_SERVER_DIR).
+# curl/OpenSSL, linked statically. ≈7 min on 2 cores the first time; kept in $(LLAMA_SERVER_DIR).
 LLAMA_SERVER_DIR := $(HOME)/.cache/llm-runner-router/llama-server/$(LLAMA_BUILD_ID)
 llama-server: | $(BIN)/python
 	@command -v cmake >/dev/null || { apt-get update -qq && apt-get install -y -qq cmake; }
-	@if ! test -x $(LLAMA_SERVER_DIR)/bin/llama-server; then \
+	@if ! $(LLAMA_SERVER_DIR)/bin/llama-server --version >/dev/null 2>&1; then \
 		echo "building llama-server (≈7 min the first time; kept in $(LLAMA_SERVER_DIR))"; \
 		rm -rf $(LLAMA_SERVER_DIR).tmp && mkdir -p $(LLAMA_SERVER_DIR).tmp && \
 		$(BIN)/python -m pip download --disable-pip-version-check --quiet --no-binary :all: --no-deps \
@@ -144,9 +144,10 @@ llama-server: | $(BIN)/python
 		cmake -S $$(ls -d $(LLAMA_SERVER_DIR).tmp/llama_cpp_python-*/vendor/llama.cpp) -B $(LLAMA_SERVER_DIR).tmp/build \
 			-DCMAKE_BUILD_TYPE=Release $(LLAMA_CMAKE_ARGS) -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
 			-DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-			-DLLAMA_BUILD_SERVER=ON >/dev/null && \
+			-DLLAMA_BUILD_SERVER=ON -DBUILD_SHARED_LIBS=OFF >/dev/null && \
 		cmake --build $(LLAMA_SERVER_DIR).tmp/build --target llama-server -j$$(nproc) >/dev/null && \
-		mkdir -p $(LLAMA_SERVER_DIR) && cp -a $(LLAMA_SERVER_DIR).tmp/build/bin $(LLAMA_SERVER_DIR)/ && \
+		rm -rf $(LLAMA_SERVER_DIR) && mkdir -p $(LLAMA_SERVER_DIR)/bin && \
+		cp $(LLAMA_SERVER_DIR).tmp/build/bin/llama-server $(LLAMA_SERVER_DIR)/bin/ && \
 		rm -rf $(LLAMA_SERVER_DIR).tmp; \
 	fi
 	@echo "$(LLAMA_SERVER_DIR)/bin/llama-server"
