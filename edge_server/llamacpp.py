@@ -557,9 +557,10 @@ class LlamaCppBackend:
 
 async def _items(queue: asyncio.Queue[Any], heartbeat: Callable[[], bool] | None = None) -> AsyncIterator[Any]:
     """What a generation put on its queue, up to its _END; an exception it put is raised here. With
-    ``heartbeat``: a HEARTBEAT after every QUEUED_HEARTBEAT_S of silence while ``heartbeat()`` says so."""
+    ``heartbeat``: a HEARTBEAT after every QUEUED_HEARTBEAT_S of silence while ``heartbeat()`` says so
+    (once it says no, a plain wait: no timer per token)."""
     while True:
-        if heartbeat is None:
+        if heartbeat is None or not heartbeat():
             item = await queue.get()
         else:
             try:

@@ -32,7 +32,7 @@ const scope = /** @type {{postMessage(message: any): void, onmessage: ((ev: Mess
  * the page painted new text with the engine on its thread (a frame every 117 ms, p50), and on
  * 2 cores what keeps the worker's decode near that engine's (bench/page_responsiveness.py:
  * with a message per piece the worker decoded 15.8 % slower than that engine, with this 5.6 %,
- * and 2.1 % with the widget's lighter painting of each piece).
+ * and 2.1 % in the next full run, after the widget painted each piece more lightly among other changes).
  */
 const FLUSH_MS = 120;
 
